@@ -1,0 +1,115 @@
+"""Every session the project has: tests, backends, isolation, lint, build, demo, benchmarks.
+
+Run through ``./dev`` (which installs nox and uv first) or directly with ``nox -s NAME``.
+"""
+
+from __future__ import annotations
+
+import os
+import pathlib
+import tempfile
+
+import nox
+
+nox.options.default_venv_backend = "uv"
+nox.options.sessions = ["lint", "tests", "jax"]
+
+ROOT = pathlib.Path(__file__).parent
+PYTHON = "3.11"
+
+# The dependency direction of shared/design/ARCHITECTURE.md (transitively closed): the
+# siblings each package needs from the working tree when it is installed alone.
+SIBLINGS = {
+    "data": [],
+    "models": [],
+    "losses": [],
+    "train": ["data", "models", "losses"],
+    "eval": ["data", "models", "train", "losses"],
+}
+PACKAGES = list(SIBLINGS)
+ENV = {"UV_COMPILE_BYTECODE": "1", "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONHASHSEED": "0"}
+
+
+def _path(pkg: str, extras: str = "test") -> str:
+    return f"{ROOT / 'packages' / f'vatt-{pkg}'}[{extras}]"
+
+
+def _install_all(session: nox.Session, extras: str = "test") -> None:
+    # ONE install call, so sibling requirements resolve to the working tree, never a registry.
+    session.install(*(_path(p, extras) for p in PACKAGES), env=ENV)
+
+
+@nox.session(python=PYTHON)
+def tests(session: nox.Session) -> None:
+    """Every package's tests on the TensorFlow backend, all packages installed together."""
+    _install_all(session)
+    args = session.posargs or [f"packages/vatt-{p}/tests" for p in PACKAGES]
+    session.run("pytest", *args, env={**ENV, "KERAS_BACKEND": "tensorflow"})
+
+
+@nox.session(python=PYTHON)
+def jax(session: nox.Session) -> None:
+    """The backend-agnostic packages (losses, models) once more on the JAX backend."""
+    session.install(_path("losses", "test,jax"), _path("models", "test,jax"), env=ENV)
+    args = session.posargs or ["packages/vatt-losses/tests", "packages/vatt-models/tests"]
+    session.run("pytest", *args, env={**ENV, "KERAS_BACKEND": "jax"})
+
+
+@nox.session(python=PYTHON)
+@nox.parametrize("package", PACKAGES)
+def isolated(session: nox.Session, package: str) -> None:
+    """Build one package's wheel, install it alone (plus declared siblings), import it, test it."""
+    session.install("build", env=ENV)
+    with tempfile.TemporaryDirectory() as out:
+        session.run("uv", "build", "--wheel", "-o", out, f"packages/vatt-{package}", env=ENV)
+        (wheel,) = pathlib.Path(out).glob("*.whl")
+        siblings = [_path(s, "test") for s in SIBLINGS[package]]
+        session.install(f"{wheel}[test]", *siblings, env=ENV)
+    session.run("python", "-c", f"import vatt.{package}; print(vatt.{package}.__version__)")
+    session.run("pytest", f"packages/vatt-{package}/tests", *session.posargs, env=ENV)
+
+
+@nox.session(python=PYTHON)
+def lint(session: nox.Session) -> None:
+    """ruff check and ruff format --check over the whole tree."""
+    session.install("ruff>=0.8", env=ENV)
+    session.run("ruff", "check", ".")
+    session.run("ruff", "format", "--check", ".")
+
+
+@nox.session(python=PYTHON)
+def build(session: nox.Session) -> None:
+    """sdist and wheel of every package into dist/, checked with twine."""
+    session.install("twine>=5", env=ENV)
+    dist = ROOT / "dist"
+    for pkg in PACKAGES:
+        session.run("uv", "build", "-o", str(dist), f"packages/vatt-{pkg}", env=ENV)
+    session.run("twine", "check", "--strict", *map(str, sorted(dist.glob("vatt_*"))))
+
+
+@nox.session(python=PYTHON)
+def demo(session: nox.Session) -> None:
+    """The main job: the end-to-end VATT workflow on the built-in synthetic dataset."""
+    _install_all(session, extras="test")
+    session.run("python", str(ROOT / "scripts" / "demo.py"), *session.posargs, env=ENV)
+
+
+@nox.session(python=PYTHON)
+def bench_data(session: nox.Session) -> None:
+    """Pretraining-loader throughput against the JPEG-decode floor on the same records."""
+    session.install(_path("data"), env=ENV)
+    session.run("python", str(ROOT / "benchmarks" / "bench_data.py"), *session.posargs, env=ENV)
+
+
+@nox.session(python=PYTHON)
+def bench_models(session: nox.Session) -> None:
+    """One training step of the video tower: examples/s and MFU (``-- --peak_tflops N``)."""
+    backend = os.environ.get("KERAS_BACKEND", "tensorflow")
+    extras = "test,jax" if backend == "jax" else "test"
+    session.install(_path("models", extras), env=ENV)
+    session.run(
+        "python",
+        str(ROOT / "benchmarks" / "bench_models.py"),
+        *session.posargs,
+        env={**ENV, "KERAS_BACKEND": backend},
+    )

@@ -1,0 +1,126 @@
+"""The arch registry: names of the original VATT CLI mapped to a config and a builder.
+
+Each arch is a default config object (a dataclass deriving from :class:`ArchConfig`) plus a
+builder ``config -> keras.Model``. Register one next to its constructor::
+
+    @register_arch("vit_base", VideoClassifierConfig)
+    def vit_base(config: VideoClassifierConfig) -> keras.Model:
+        return VideoClassifier(config)
+
+``build("vit_base", num_classes=400)`` then validates the overrides against the config's fields.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import pathlib
+from collections.abc import Callable
+from typing import Any, Self
+
+import keras
+import yaml
+
+Builder = Callable[[Any], keras.Model]
+
+_REGISTRY: dict[str, tuple[Callable[[], ArchConfig], Builder]] = {}
+
+
+@dataclasses.dataclass
+class ArchConfig:
+    """Base of every arch config: a dataclass that dumps to and loads from YAML."""
+
+    def to_dict(self) -> dict[str, Any]:
+        """Nested plain-Python dict of the config (tuples become lists)."""
+        return _plain(dataclasses.asdict(self))
+
+    def to_yaml(self, path: str | pathlib.Path | None = None) -> str:
+        """YAML text of the config; also written to ``path`` when given."""
+        text = yaml.safe_dump(self.to_dict(), sort_keys=False)
+        if path is not None:
+            pathlib.Path(path).write_text(text)
+        return text
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> Self:
+        """Config with ``values`` applied over this class's defaults (nested dicts allowed)."""
+        return _replace(cls(), values, cls.__name__)
+
+    @classmethod
+    def from_yaml(cls, source: str | pathlib.Path) -> Self:
+        """Config read from a YAML file path or YAML text (``yaml.safe_load`` only)."""
+        path = pathlib.Path(source) if not str(source).lstrip().startswith("{") else None
+        if path is not None and path.suffix in (".yaml", ".yml") and not path.exists():
+            raise FileNotFoundError(f"config file {path} does not exist")
+        text = path.read_text() if path is not None and path.exists() else str(source)
+        values = yaml.safe_load(text) or {}
+        if not isinstance(values, dict):
+            raise ValueError(f"{cls.__name__} YAML must be a mapping, got {type(values).__name__}")
+        return cls.from_dict(values)
+
+    def replace(self, **overrides: Any) -> Self:
+        """A copy with ``overrides`` applied; an unknown key is an error listing the valid keys."""
+        return _replace(self, overrides, type(self).__name__)
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _replace(config: Any, overrides: dict[str, Any], where: str) -> Any:
+    fields = {f.name: f for f in dataclasses.fields(config)}
+    changes = {}
+    for key, value in overrides.items():
+        if key not in fields:
+            raise KeyError(
+                f"{where} has no field {key!r}; valid fields: {', '.join(sorted(fields))}"
+            )
+        current = getattr(config, key)
+        if dataclasses.is_dataclass(current) and isinstance(value, dict):
+            value = _replace(current, value, f"{where}.{key}")
+        elif isinstance(current, tuple) and isinstance(value, list):
+            value = tuple(value)
+        changes[key] = value
+    return dataclasses.replace(config, **changes)
+
+
+def register_arch(name: str, config_factory: Callable[[], ArchConfig]) -> Callable[[Builder], Builder]:
+    """Decorator registering ``builder`` under ``name`` with its default-config factory."""
+
+    def decorator(builder: Builder) -> Builder:
+        if name in _REGISTRY:
+            raise ValueError(f"arch {name!r} is already registered")
+        _REGISTRY[name] = (config_factory, builder)
+        return builder
+
+    return decorator
+
+
+def list_archs() -> list[str]:
+    """Sorted names of every registered arch."""
+    return sorted(_REGISTRY)
+
+
+def _entry(arch: str) -> tuple[Callable[[], ArchConfig], Builder]:
+    try:
+        return _REGISTRY[arch]
+    except KeyError:
+        raise KeyError(
+            f"unknown arch {arch!r}; registered archs: {', '.join(list_archs())}"
+        ) from None
+
+
+def get_config(arch: str, **overrides: Any) -> ArchConfig:
+    """The default config of ``arch`` with ``overrides`` applied (validated)."""
+    config_factory, _ = _entry(arch)
+    return config_factory().replace(**overrides)
+
+
+def build(arch: str, config: ArchConfig | None = None, **overrides: Any) -> keras.Model:
+    """Build the model of ``arch``, from its default config, ``config`` if given, plus ``overrides``."""
+    config_factory, builder = _entry(arch)
+    base = config if config is not None else config_factory()
+    return builder(base.replace(**overrides))
