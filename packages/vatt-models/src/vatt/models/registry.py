@@ -23,6 +23,7 @@ import yaml
 Builder = Callable[[Any], keras.Model]
 
 _REGISTRY: dict[str, tuple[Callable[[], ArchConfig], Builder]] = {}
+_TINY: dict[str, dict[str, Any]] = {}
 
 
 @dataclasses.dataclass
@@ -87,13 +88,23 @@ def _replace(config: Any, overrides: dict[str, Any], where: str) -> Any:
     return dataclasses.replace(config, **changes)
 
 
-def register_arch(name: str, config_factory: Callable[[], ArchConfig]) -> Callable[[Builder], Builder]:
-    """Decorator registering ``builder`` under ``name`` with its default-config factory."""
+def register_arch(
+    name: str,
+    config_factory: Callable[[], ArchConfig],
+    *,
+    tiny: dict[str, Any] | None = None,
+) -> Callable[[Builder], Builder]:
+    """Decorator registering ``builder`` under ``name`` with its default-config factory.
+
+    ``tiny`` are the overrides that make the arch small enough for a CPU test in seconds
+    (used by the registry-driven tests and the synthetic demo).
+    """
 
     def decorator(builder: Builder) -> Builder:
         if name in _REGISTRY:
             raise ValueError(f"arch {name!r} is already registered")
         _REGISTRY[name] = (config_factory, builder)
+        _TINY[name] = dict(tiny or {})
         return builder
 
     return decorator
@@ -111,6 +122,12 @@ def _entry(arch: str) -> tuple[Callable[[], ArchConfig], Builder]:
         raise KeyError(
             f"unknown arch {arch!r}; registered archs: {', '.join(list_archs())}"
         ) from None
+
+
+def tiny_overrides(arch: str) -> dict[str, Any]:
+    """The overrides registered for a tiny, CPU-test-sized version of ``arch``."""
+    _entry(arch)
+    return dict(_TINY[arch])
 
 
 def get_config(arch: str, **overrides: Any) -> ArchConfig:
