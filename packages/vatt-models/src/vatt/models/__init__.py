@@ -1,5 +1,29 @@
-"""vatt.models — see the package README for the public API."""
+"""vatt.models: VATT backbones, heads and classifiers in Keras 3, with an arch registry.
 
+``import vatt.models`` registers every arch; build one with ``vatt.models.build(arch, **overrides)``
+and read official VATT checkpoints with ``vatt.models.load_official_checkpoint(model, path)``.
+"""
+
+# Modules imported for their @register_arch side effect come first, so the registry is full.
+from vatt.models import classifiers  # noqa: F401  (registers vit_*, wat_*, spt_*)
+from vatt.models.checkpoints import load_official_checkpoint
+from vatt.models.registry import (
+    ArchConfig,
+    build,
+    get_config,
+    list_archs,
+    register_arch,
+    tiny_overrides,
+)
 from vatt.models.version import __version__
 
-__all__ = ["__version__"]
+__all__ = [
+    "ArchConfig",
+    "__version__",
+    "build",
+    "get_config",
+    "list_archs",
+    "load_official_checkpoint",
+    "register_arch",
+    "tiny_overrides",
+]

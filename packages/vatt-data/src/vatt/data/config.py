@@ -1,0 +1,159 @@
+"""Configurations of the VATT loaders; defaults are the original release's (vatt-spec §2).
+
+Every field has a plain default (``field(default_factory=...)`` for lists) so that configs can be built,
+dumped with ``dataclasses.asdict`` and overridden from YAML by vatt-train. Three configs mirror the three
+dataset configs of the original: ``Pretrain``, ``Evaluation`` (linear probe and retrieval after
+pretraining) and ``Finetune``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from vatt.data import features
+
+TOKENIZERS = ("word", "bert", "sentencepiece")
+SHORT_INPUT_POLICIES = ("loop", "pad", "error")
+CROP_STYLES = ("VGG", "Inception")
+
+
+@dataclass
+class PretrainDataConfig:
+    """Pretraining input: HowTo100M and AudioSet mixed per example (original ``Pretrain``).
+
+    ``text`` holds ``max_context_sentences + 1`` captions per clip (the narration and its neighbours, the
+    MIL-NCE positives); datasets without captions get zero tokens and ``text_mask`` 0.
+    """
+
+    datasets: list[str] = field(default_factory=lambda: ["howto100m", "audioset"])
+    # Sampling weight of each dataset, per example; empty means uniform, as the original.
+    dataset_weights: list[float] = field(default_factory=list)
+    data_dir: str = ""
+    split: str = "train"
+    num_frames: int = 32
+    frame_size: int = 224
+    # Multiplied per dataset by int(fps // 10): stride 2 on 25 fps sources, as the original.
+    video_stride: int = 1
+    min_resize: int = 224
+    crop_resize_style: str = "VGG"
+    scale_jitter: bool = True
+    color_augment: bool = True
+    zero_centering_image: bool = True
+    # None: num_frames / 10 seconds (3.2 s for 32 frames), the original's rule.
+    audio_seconds: float | None = None
+    audio_sample_rate: int = features.DEFAULT_SAMPLE_RATE
+    audio_stride: int = 1
+    audio_noise: float = 0.01
+    audio_spectrogram: bool = False
+    audio_mixup: bool = False
+    mixup_alpha: float = 10.0
+    mixup_beta: float = 2.0
+    max_num_words: int = 16
+    max_context_sentences: int = 4
+    tokenizer: str = "word"
+    # Empty: the dataset spec's vocabulary (relative to data_dir), if it names one.
+    vocabulary_path: str = ""
+    # What a clip shorter than its window becomes: "loop" (DMVR), "pad" (last frame / zeros), "error".
+    short_input_policy: str = "loop"
+    shuffle_buffer: int = 256
+    seed: int | None = None
+
+
+@dataclass
+class EvalDataConfig:
+    """Evaluation after pretraining: linear probes and zero-shot retrieval (original ``Evaluation``).
+
+    ``classification_dataset(..., training=True)`` gives the linear-probe training features: one middle
+    clip with a central crop, deterministic, repeated ``num_augmentation`` times (Inception crops when
+    that is above 1). ``training=False`` and ``retrieval_dataset`` give ``num_windows_test`` windows.
+    """
+
+    name: str = "hmdb51"
+    data_dir: str = ""
+    num_frames: int = 32
+    frame_size: int = 224
+    # Not multiplied by the fps ratio here, as the original.
+    video_stride: int = 2
+    min_resize: int = 224
+    zero_centering_image: bool = True
+    multi_crop: bool = False
+    num_windows_test: int = 4
+    num_augmentation: int = 1
+    audio_seconds: float | None = None
+    audio_sample_rate: int = features.DEFAULT_SAMPLE_RATE
+    audio_stride: int = 1
+    audio_spectrogram: bool = False
+    max_num_words: int = 16
+    # Captions per clip in retrieval: max_context_sentences + 1.
+    max_context_sentences: int = 0
+    tokenizer: str = "word"
+    vocabulary_path: str = ""
+    short_input_policy: str = "loop"
+
+
+@dataclass
+class FinetuneDataConfig:
+    """Fine-tuning a video or audio classifier, and its multi-view evaluation (original ``Finetune``)."""
+
+    name: str = "kinetics400"
+    data_dir: str = ""
+    num_frames: int = 32
+    frame_size: int = 224
+    video_stride: int = 2
+    min_resize: int = 224
+    # Training crops are Inception-style (area 0.08-1, aspect 0.5-2) unless "VGG".
+    crop_resize_style: str = "Inception"
+    color_augment: bool = True
+    zero_centering_image: bool = True
+    multi_crop: bool = True
+    num_windows_test: int = 4
+    audio_seconds: float | None = None
+    audio_sample_rate: int = features.DEFAULT_SAMPLE_RATE
+    audio_stride: int = 2
+    audio_noise: float = 0.0
+    audio_spectrogram: bool = False
+    mixup: bool = False
+    mixup_alpha: float = 5.0
+    label_smoothing: float = 0.1
+    short_input_policy: str = "loop"
+    shuffle_buffer: int = 256
+    seed: int | None = None
+
+
+def audio_num_samples(num_frames: int, seconds: float | None, sample_rate: int) -> int:
+    """Samples per audio window: ``seconds`` of audio, or num_frames / 10 s as the original."""
+    if seconds is None:
+        seconds = num_frames / features.REFERENCE_FPS
+    return int(round(seconds * sample_rate))
+
+
+def validate(config: PretrainDataConfig | EvalDataConfig | FinetuneDataConfig) -> None:
+    """Raise ValueError naming the field when a config value is outside what the loaders accept."""
+    name = type(config).__name__
+    checks = [
+        ("num_frames", config.num_frames >= 1, "at least 1"),
+        ("frame_size", config.frame_size >= 1, "at least 1"),
+        ("video_stride", config.video_stride >= 1, "at least 1"),
+        ("audio_stride", config.audio_stride >= 1, "at least 1"),
+        ("audio_sample_rate", config.audio_sample_rate >= 1, "at least 1"),
+        (
+            "short_input_policy",
+            config.short_input_policy in SHORT_INPUT_POLICIES,
+            f"one of {SHORT_INPUT_POLICIES}",
+        ),
+    ]
+    if hasattr(config, "tokenizer"):
+        checks.append(("tokenizer", config.tokenizer in TOKENIZERS, f"one of {TOKENIZERS}"))
+        checks.append(("max_num_words", config.max_num_words >= 1, "at least 1"))
+    if hasattr(config, "crop_resize_style"):
+        checks.append(
+            ("crop_resize_style", config.crop_resize_style in CROP_STYLES, f"one of {CROP_STYLES}")
+        )
+    if hasattr(config, "num_windows_test"):
+        checks.append(("num_windows_test", config.num_windows_test >= 1, "at least 1"))
+    if hasattr(config, "label_smoothing"):
+        checks.append(("label_smoothing", 0.0 <= config.label_smoothing < 1.0, "in [0, 1)"))
+    for field_name, ok, allowed in checks:
+        if not ok:
+            value = getattr(config, field_name)
+            raise ValueError(f"{name}.{field_name} = {value!r} is invalid: it must be {allowed}.")

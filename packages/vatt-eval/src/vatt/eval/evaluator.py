@@ -1,0 +1,177 @@
+"""Evaluating the checkpoints of a training run directory (contract 4).
+
+:class:`RunEvaluator` reads ``RUN/config.yaml``, builds the run's model once, and evaluates any
+checkpoint of it: the run's own ``ckpt-N`` files or an official VATT checkpoint (pretrained or
+fine-tuned), which vatt-models converts while loading.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import pathlib
+from collections.abc import Sequence
+
+import tensorflow as tf
+
+import vatt.models
+import vatt.train
+from vatt.data.registry import get_dataset_spec
+from vatt.eval.finetune_eval import evaluate_finetuning
+from vatt.eval.inference import make_predict
+from vatt.eval.pretrain_eval import ProbeSettings, evaluate_pretraining
+from vatt.eval.results import write_results
+from vatt.eval.watch import available_checkpoints, checkpoint_step, watch_run
+from vatt.models.checkpoints import ROOT_PREFIX
+
+logger = logging.getLogger(__name__)
+
+
+@dataclasses.dataclass(frozen=True)
+class EvalSettings:
+    """What to evaluate and how; the defaults follow the original evaluation.
+
+    Attributes:
+      datasets: pretraining runs: registered datasets to evaluate on (default: the run config's
+        ``data.eval.name``). Fine-tuning runs evaluate their ``data.eval`` dataset.
+      batch_size: clips per evaluation batch (each clip brings its views).
+      probes: linear-probe settings of pretraining evaluation.
+      progress: show progress bars.
+    """
+
+    datasets: tuple[str, ...] = ()
+    batch_size: int = 8
+    probes: ProbeSettings = ProbeSettings()
+    progress: bool = True
+
+
+def is_official_checkpoint(prefix: str) -> bool:
+    """Whether a checkpoint was written by the original VATT code (its weights are under
+    ``model/layer_with_weights-0``, the functional wrapper the original saved)."""
+    return any(name.startswith(ROOT_PREFIX + "/") for name, _ in tf.train.list_variables(prefix))
+
+
+class RunEvaluator:
+    """Evaluates checkpoints of one run directory with the run's model and evaluation data.
+
+    Args:
+      run_dir: a vatt-train run directory (must hold ``config.yaml``).
+      settings: what to evaluate.
+    """
+
+    def __init__(self, run_dir: str | os.PathLike, settings: EvalSettings = EvalSettings()):
+        self.run_dir = pathlib.Path(run_dir)
+        self.settings = settings
+        self.config = vatt.train.load_run_config(self.run_dir)
+        if self.config.mode == "pretrain":
+            self.datasets = tuple(settings.datasets) or (self.config.data.eval.name,)
+        elif settings.datasets:
+            raise ValueError(
+                "datasets apply to pretraining runs only; a fine-tuning run is evaluated on its "
+                f"data.eval dataset ({self.config.data.eval.name!r}, split "
+                f"{self.config.data.eval_split!r})"
+            )
+        else:
+            self.datasets = (self.config.data.eval.name,)
+        for name in self.datasets:
+            get_dataset_spec(name)  # an unknown name fails before the model is built
+        self.model = vatt.train.build_model(self.config)
+        self._predict = make_predict(self.model)
+
+    @property
+    def final_step(self) -> int:
+        """The run's last training step (``train.total_steps``)."""
+        return self.config.train.total_steps
+
+    def restore(self, checkpoint: str | os.PathLike) -> str:
+        """Load a checkpoint's weights into the model; returns the checkpoint prefix.
+
+        ``checkpoint`` is a prefix (``RUN/ckpt-N``, or an official ``.../ckpt-500000``) or a
+        directory (its latest checkpoint). A ``.data-*`` or ``.index`` file is refused.
+        """
+        prefix = vatt.train.checkpoint_prefix(checkpoint)
+        if is_official_checkpoint(prefix):
+            vatt.models.load_official_checkpoint(self.model, prefix)
+        else:
+            vatt.train.restore_model_weights(self.model, prefix)
+        return prefix
+
+    def metrics(self, checkpoint: str | os.PathLike) -> dict[str, float]:
+        """Restore ``checkpoint`` and compute every metric of the run's evaluation."""
+        prefix = self.restore(checkpoint)
+        logger.info("evaluating %s on %s", prefix, ", ".join(self.datasets))
+        settings, data = self.settings, self.config.data
+        if self.config.mode == "pretrain":
+            return evaluate_pretraining(
+                self._predict,
+                data.eval,
+                self.datasets,
+                batch_size=settings.batch_size,
+                probes=settings.probes,
+                progress=settings.progress,
+            )
+        return evaluate_finetuning(
+            self._predict,
+            data.eval,
+            split=data.eval_split,
+            batch_size=settings.batch_size,
+            progress=settings.progress,
+        )
+
+    def latest_checkpoint(self) -> str:
+        """The prefix of the run's newest checkpoint."""
+        checkpoints = available_checkpoints(self.run_dir)
+        if not checkpoints:
+            raise FileNotFoundError(
+                f"run directory {self.run_dir} holds no checkpoint yet; pass a checkpoint "
+                "prefix explicitly or wait for training to save one"
+            )
+        return checkpoints[-1][1]
+
+    def evaluate(self, checkpoint: str | os.PathLike | None = None) -> dict[str, float]:
+        """Evaluate one checkpoint (default: the run's latest) and write its results.
+
+        Results go to ``RUN/eval/results-N.json`` and TensorBoard scalars at step N, N being the
+        step in the checkpoint's ``ckpt-N`` name.
+        """
+        prefix = vatt.train.checkpoint_prefix(checkpoint or self.latest_checkpoint())
+        step = checkpoint_step(prefix)
+        metrics = self.metrics(prefix)
+        path = write_results(self.run_dir, step, metrics, checkpoint=prefix)
+        logger.info("wrote %s", path)
+        return metrics
+
+    def watch(self, *, interval: float = 180.0, timeout: float = 7200.0) -> list[int]:
+        """Evaluate each checkpoint as training writes it, until the final step or the timeout."""
+        return watch_run(
+            self.run_dir,
+            self.metrics,
+            final_step=self.final_step,
+            interval=interval,
+            timeout=timeout,
+        )
+
+
+def evaluate_checkpoint(
+    run_dir: str | os.PathLike,
+    checkpoint: str | os.PathLike | None = None,
+    *,
+    datasets: Sequence[str] = (),
+    batch_size: int = 8,
+    probes: ProbeSettings | None = None,
+    progress: bool = True,
+) -> dict[str, float]:
+    """Evaluate one checkpoint of a run and write ``RUN/eval/results-N.json``; returns the metrics.
+
+    Pretraining runs get zero-shot retrieval (text->video and audio->video R@1/5/10, median rank,
+    chance levels) and linear probes (Keras protocol and SVM); fine-tuning runs get multi-view
+    classification metrics. See :class:`EvalSettings` for the arguments.
+    """
+    settings = EvalSettings(
+        datasets=tuple(datasets),
+        batch_size=batch_size,
+        probes=probes or ProbeSettings(),
+        progress=progress,
+    )
+    return RunEvaluator(run_dir, settings).evaluate(checkpoint)

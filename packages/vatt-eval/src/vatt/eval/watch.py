@@ -1,0 +1,135 @@
+"""Continuous evaluation: follow a run directory and evaluate each checkpoint as training writes it.
+
+Unlike ``tf.train.checkpoints_iterator`` (which the original used and which yields only the
+latest checkpoint), every checkpoint still on disk is evaluated, once, in step order. A checkpoint
+deleted by the trainer's rotation before or while it is evaluated is reported and skipped.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import pathlib
+import re
+import time
+from collections.abc import Callable, Mapping
+
+import tensorflow as tf
+
+from vatt.eval.results import write_results
+
+logger = logging.getLogger(__name__)
+
+_CKPT_NAME = re.compile(r"^ckpt-(\d+)$")
+
+MetricFn = Callable[[str], Mapping[str, float]]
+
+
+def checkpoint_step(prefix: str | os.PathLike) -> int:
+    """The step N of a checkpoint prefix ``.../ckpt-N``."""
+    match = _CKPT_NAME.match(pathlib.Path(prefix).name)
+    if match is None:
+        raise ValueError(f"checkpoint prefix {prefix} is not named ckpt-<step>")
+    return int(match.group(1))
+
+
+def available_checkpoints(run_dir: str | os.PathLike) -> list[tuple[int, str]]:
+    """``(step, prefix)`` of the complete checkpoints of a run, sorted by step.
+
+    A checkpoint is complete once the ``RUN/checkpoint`` state file lists it (the manager updates
+    that file after the save has finished) and its ``.index`` file exists (rotation deletes it).
+    """
+    try:
+        state = tf.train.get_checkpoint_state(str(run_dir))
+    except tf.errors.OpError:  # the state file was replaced while being read
+        return []
+    if state is None:
+        return []
+    found = []
+    for path in state.all_model_checkpoint_paths:
+        prefix = pathlib.Path(run_dir) / path if not os.path.isabs(path) else pathlib.Path(path)
+        if _CKPT_NAME.match(prefix.name) and prefix.with_name(prefix.name + ".index").exists():
+            found.append((checkpoint_step(prefix), str(prefix)))
+    return sorted(set(found))
+
+
+def _exists(prefix: str) -> bool:
+    return os.path.exists(prefix + ".index")
+
+
+def watch_run(
+    run_dir: str | os.PathLike,
+    metric_fn: MetricFn,
+    *,
+    final_step: int | None = None,
+    interval: float = 180.0,
+    timeout: float = 7200.0,
+) -> list[int]:
+    """Evaluate each new checkpoint of ``run_dir`` with ``metric_fn`` until training is done.
+
+    For every checkpoint, in step order and once each, ``metric_fn(prefix)`` computes the
+    metrics, which are written to ``RUN/eval/results-N.json`` and as TensorBoard scalars at step
+    N (:func:`vatt.eval.write_results`).
+
+    Args:
+      run_dir: the training run directory.
+      metric_fn: ``checkpoint prefix -> {metric name: value}``.
+      final_step: stop after evaluating a checkpoint at or beyond this step (the run's total
+        training steps); ``None`` waits until the timeout.
+      interval: seconds between polls of the run directory when nothing new is there.
+      timeout: stop after this many seconds without a new checkpoint.
+
+    Returns:
+      the steps evaluated, in order.
+    """
+    if not pathlib.Path(run_dir).is_dir():
+        raise FileNotFoundError(f"run directory {run_dir} does not exist")
+    evaluated: list[int] = []
+    last_step = -1
+    deadline = time.monotonic() + timeout
+    while True:
+        pending = [(s, p) for s, p in available_checkpoints(run_dir) if s > last_step]
+        for step, prefix in pending:
+            last_step = step
+            metrics = _evaluate_if_still_there(metric_fn, step, prefix)
+            if metrics is None:
+                continue
+            write_results(run_dir, step, metrics, checkpoint=prefix)
+            evaluated.append(step)
+            logger.info("step %d: %s", step, _summary(metrics))
+            if final_step is not None and step >= final_step:
+                logger.info("reached the final step %d; stopping", final_step)
+                return evaluated
+        if pending:
+            deadline = time.monotonic() + timeout
+            continue
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            logger.info("no new checkpoint in %.0f s; stopping", timeout)
+            return evaluated
+        logger.info("waiting for a checkpoint after step %d in %s", last_step, run_dir)
+        time.sleep(min(interval, remaining))
+
+
+def _evaluate_if_still_there(metric_fn: MetricFn, step: int, prefix: str):
+    if not _exists(prefix):
+        logger.warning(
+            "ckpt-%d was deleted by checkpoint rotation before evaluation; skipped", step
+        )
+        return None
+    logger.info("evaluating ckpt-%d", step)
+    try:
+        return metric_fn(prefix)
+    except (tf.errors.NotFoundError, FileNotFoundError):
+        if _exists(prefix):
+            raise
+        logger.warning(
+            "ckpt-%d was deleted by checkpoint rotation during evaluation; skipped", step
+        )
+        return None
+
+
+def _summary(metrics: Mapping[str, float], limit: int = 8) -> str:
+    items = [f"{k}={v:.4g}" for k, v in sorted(metrics.items())[:limit]]
+    more = len(metrics) - limit
+    return ", ".join(items) + (f", ... ({more} more)" if more > 0 else "")

@@ -1,0 +1,185 @@
+"""What the ViT-3D, WaT and SpT backbones share: config fields and the token pipeline.
+
+Every raw-signal backbone runs ``patches -> [pre_proj] -> positions -> flatten -> [DropToken]
+-> prepend agg token -> Transformer -> [post_proj]`` and returns
+``{"features_pooled": (B, D), "features": (B, N, D)}``: the agg-token output and the patch
+tokens (the kept ones after DropToken).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import keras
+from keras import ops
+
+from vatt.models.checkpoints import keras_layer_variables
+from vatt.models.layers import ACTIVATIONS, DropToken, TransformerEncoder, activation_fn
+from vatt.models.registry import ArchConfig
+
+#: Transformer sizes of the original configs: (d_model, num_layers, num_heads, d_ff).
+SIZES: dict[str, dict[str, int]] = {
+    "base": {"d_model": 768, "num_layers": 12, "num_heads": 12, "d_ff": 3072},
+    "medium": {"d_model": 1024, "num_layers": 12, "num_heads": 16, "d_ff": 4096},
+    "large": {"d_model": 1024, "num_layers": 24, "num_heads": 16, "d_ff": 4096},
+    "xlarge": {"d_model": 1536, "num_layers": 24, "num_heads": 24, "d_ff": 4096},
+}
+
+#: A two-layer, 32-wide Transformer (the size of the reference fixtures) for CPU tests.
+TINY_TRANSFORMER: dict[str, int] = {
+    "d_model": 32,
+    "num_layers": 2,
+    "num_heads": 4,
+    "d_kv": 8,
+    "d_ff": 64,
+}
+
+
+@dataclasses.dataclass
+class TransformerBackboneConfig(ArchConfig):
+    """Transformer fields common to every raw-signal backbone (original names and defaults).
+
+    ``pre_projection`` / ``post_projection`` add the GELU Dense layers needed to receive the
+    weights of the modality-agnostic (UT) checkpoint; ``d_post_proj`` is their output width.
+    """
+
+    d_model: int = 768
+    num_layers: int = 12
+    num_heads: int = 12
+    d_kv: int = 64
+    d_ff: int = 3072
+    activation: str = "gelu"
+    dropout_rate: float = 0.1
+    layer_norm_epsilon: float = 1e-6
+    use_bias: bool = True
+    pre_norm: bool = True
+    pre_projection: bool = False
+    post_projection: bool = False
+    d_post_proj: int = 1024
+    post_proj_activation: str = "gelu"
+
+    @classmethod
+    def sized(cls, size: str, **overrides: Any):
+        """The config of a named size (``base``, ``medium``, ``large``, ``xlarge``)."""
+        if size not in SIZES:
+            raise ValueError(f"unknown size {size!r}; expected one of {', '.join(SIZES)}")
+        return cls(**SIZES[size]).replace(**overrides)
+
+    def validate(self) -> None:
+        """Raise ValueError naming the first inconsistent field."""
+        for name in ("d_model", "num_layers", "num_heads", "d_kv", "d_ff", "d_post_proj"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
+        for name in ("activation", "post_proj_activation"):
+            if getattr(self, name) not in ACTIVATIONS:
+                raise ValueError(f"{name} {getattr(self, name)!r} is not one of {ACTIVATIONS}")
+        if not 0.0 <= self.dropout_rate < 1.0:
+            raise ValueError(f"dropout_rate must be in [0, 1), got {self.dropout_rate}")
+
+    @property
+    def output_dim(self) -> int:
+        """Width of ``features_pooled``: ``d_post_proj`` with post-projection, else ``d_model``."""
+        return self.d_post_proj if self.post_projection else self.d_model
+
+
+class TransformerBackbone(keras.layers.Layer):
+    """Base class of the raw-signal backbones; subclasses tokenise their input.
+
+    Subclasses set ``self.patch_attr`` (the original attribute of the patch layer), create that
+    layer and ``self.pos_embedding_lookup``, optionally ``self.drop_token``, and implement
+    ``_grid(inputs)`` returning the token grid ``(B, *grid, d_model)``.
+    """
+
+    config_class: type[TransformerBackboneConfig] = TransformerBackboneConfig
+    patch_attr: str = ""
+    #: Name of the input for error messages, e.g. "video (B, T, H, W, 3)".
+    expected_input: str = ""
+
+    def __init__(self, config: TransformerBackboneConfig, name: str | None = None, **kwargs):
+        super().__init__(name=name, **kwargs)
+        config.validate()
+        self.config = config
+        d_model = config.d_model
+        self.pre_proj = None
+        if config.pre_projection:
+            self.pre_proj = keras.layers.Dense(
+                d_model, activation=activation_fn(config.activation), name="pre_tx_projection"
+            )
+            self.pre_proj.build((None, d_model))
+        self.drop_token: DropToken | None = None
+        self.agg_embedding = self.add_weight(
+            shape=(d_model,), initializer="glorot_normal", name="agg_embedding"
+        )
+        self.tx = TransformerEncoder(
+            num_layers=config.num_layers,
+            d_model=d_model,
+            num_heads=config.num_heads,
+            d_kv=config.d_kv,
+            d_ff=config.d_ff,
+            activation=config.activation,
+            dropout_rate=config.dropout_rate,
+            layer_norm_epsilon=config.layer_norm_epsilon,
+            use_bias=config.use_bias,
+            pre_norm=config.pre_norm,
+        )
+        self.tx.build()
+        self.post_proj = None
+        if config.post_projection:
+            self.post_proj = keras.layers.Dense(
+                config.d_post_proj,
+                activation=activation_fn(config.post_proj_activation),
+                name="post_tx_projection",
+            )
+            self.post_proj.build((None, d_model))
+
+    def _grid(self, inputs):
+        raise NotImplementedError
+
+    def call(self, inputs, training=False):
+        grid = self._grid(inputs)  # (B, *grid, d)
+        if self.pre_proj is not None:
+            grid = self.pre_proj(grid)
+        grid = self.pos_embedding_lookup(grid, training=training)
+        num_tokens = 1
+        for size in grid.shape[1:-1]:
+            num_tokens *= size
+        tokens = ops.reshape(grid, (-1, num_tokens, self.config.d_model))  # (B, N, d)
+        if self.drop_token is not None:
+            tokens = self.drop_token(tokens, training=training)
+        agg = ops.cast(self.agg_embedding, tokens.dtype)[None, None, :]
+        agg = ops.broadcast_to(agg, (ops.shape(tokens)[0], 1, self.config.d_model))
+        hidden = self.tx(ops.concatenate([agg, tokens], axis=1), training=training)
+        if self.post_proj is not None:
+            hidden = self.post_proj(hidden)
+        return {"features_pooled": hidden[:, 0], "features": hidden[:, 1:]}
+
+    def _check_rank(self, inputs, rank: int) -> None:
+        if len(inputs.shape) != rank:
+            raise ValueError(
+                f"{type(self).__name__} expects {self.expected_input}, got shape "
+                f"{tuple(inputs.shape)} (rank {len(inputs.shape)})"
+            )
+
+    def checkpoint_variables(self, prefix: str) -> dict[str, keras.Variable]:
+        """Official paths of a modality-specific backbone (spec §7.2 B and E)."""
+        names = {
+            **keras_layer_variables(getattr(self, self.patch_attr), f"{prefix}/{self.patch_attr}"),
+            **self.pos_embedding_lookup.checkpoint_variables(f"{prefix}/pos_embedding_lookup"),
+            f"{prefix}/agg_embedding": self.agg_embedding,
+            **self.tx.checkpoint_variables(f"{prefix}/tx"),
+        }
+        if self.pre_proj is not None:
+            names.update(keras_layer_variables(self.pre_proj, f"{prefix}/pre_proj"))
+        if self.post_proj is not None:
+            names.update(keras_layer_variables(self.post_proj, f"{prefix}/post_proj"))
+        return names
+
+    def get_config(self):
+        return {**super().get_config(), "config": self.config.to_dict()}
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        arch_config = cls.config_class.from_dict(config.pop("config"))
+        return cls(arch_config, **config)

@@ -1,0 +1,114 @@
+"""``vatt-models`` command line: list the archs, convert official checkpoints to ``.weights.h5``.
+
+    vatt-models list
+    vatt-models convert --arch vit_base CKPT OUT.weights.h5 [--config FILE.yaml] [--override K=V]
+
+``convert`` builds ``--arch`` from its default config, then ``--config`` (YAML), then each
+``--override`` (dotted key, YAML value, e.g. ``backbone.d_model=32``), loads the official TF
+checkpoint ``CKPT`` (prefix or folder) and saves Keras weights to ``OUT.weights.h5`` plus the
+resolved config next to them as ``OUT.config.yaml``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import pathlib
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+import yaml
+
+_WEIGHTS_SUFFIX = ".weights.h5"
+
+
+def parse_override(text: str) -> dict[str, Any]:
+    """``"a.b=1"`` -> ``{"a": {"b": 1}}``; the value is parsed as YAML."""
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise ValueError(f"override {text!r} is not of the form dotted.key=value")
+    nested: dict[str, Any] = {}
+    node = nested
+    *parents, leaf = key.strip().split(".")
+    for part in parents:
+        node = node.setdefault(part, {})
+    node[leaf] = yaml.safe_load(value)
+    return nested
+
+
+def _merge(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in update.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def convert(
+    arch: str,
+    checkpoint: str | pathlib.Path,
+    output: str | pathlib.Path,
+    config_file: str | pathlib.Path | None = None,
+    overrides: Sequence[str] = (),
+) -> pathlib.Path:
+    """Convert an official VATT checkpoint into Keras weights for ``arch``; returns the path."""
+    import vatt.models  # registers every arch
+
+    output = pathlib.Path(output)
+    if not output.name.endswith(_WEIGHTS_SUFFIX):
+        raise ValueError(f"output {output} must end with {_WEIGHTS_SUFFIX}")
+    values: dict[str, Any] = {}
+    if config_file is not None:
+        path = pathlib.Path(config_file)
+        if not path.is_file():
+            raise FileNotFoundError(f"config file {path} does not exist")
+        values = yaml.safe_load(path.read_text()) or {}
+        if not isinstance(values, dict):
+            raise ValueError(f"config file {path} must hold a YAML mapping")
+    for text in overrides:
+        values = _merge(values, parse_override(text))
+    config = vatt.models.get_config(arch).replace(**values)
+    model = vatt.models.build(arch, config)
+    vatt.models.load_official_checkpoint(model, checkpoint)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    model.save_weights(str(output))
+    config.to_yaml(output.with_name(output.name.removesuffix(_WEIGHTS_SUFFIX) + ".config.yaml"))
+    return output
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``vatt-models`` script."""
+    parser = argparse.ArgumentParser(prog="vatt-models", description=__doc__.split("\n")[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("list", help="print the registered archs")
+    converter = commands.add_parser("convert", help="official TF checkpoint -> .weights.h5")
+    converter.add_argument("--arch", required=True, help="registered arch, see `vatt-models list`")
+    converter.add_argument("--config", help="YAML file of config values over the arch defaults")
+    converter.add_argument(
+        "--override",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="dotted config key and YAML value, e.g. backbone.d_model=32 (repeatable)",
+    )
+    converter.add_argument("checkpoint", help="checkpoint prefix (…/ckpt-N) or its folder")
+    converter.add_argument("output", help="where to write OUT.weights.h5")
+    args = parser.parse_args(argv)
+    if args.command == "list":
+        import vatt.models
+
+        print("\n".join(vatt.models.list_archs()))
+        return 0
+    try:
+        written = convert(args.arch, args.checkpoint, args.output, args.config, args.override)
+    except (KeyError, ValueError, FileNotFoundError) as error:
+        print(f"vatt-models convert: {error}", file=sys.stderr)
+        return 2
+    print(f"wrote {written}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

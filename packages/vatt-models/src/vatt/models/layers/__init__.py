@@ -1,0 +1,42 @@
+"""Building blocks shared by every VATT Transformer backbone.
+
+All blocks are Keras 3 layers written with ``keras.ops`` only, build their weights from their
+constructor arguments, and implement ``checkpoint_variables(prefix)`` (see
+:mod:`vatt.models.checkpoints`).
+"""
+
+from vatt.models.layers.attention import MultiHeadAttention
+from vatt.models.layers.drop_token import DropToken
+from vatt.models.layers.embeddings import (
+    ExpandableEmbedding,
+    SpatioTemporalEmbeddings,
+    SpectroTemporalEmbeddings,
+    TemporalEmbeddings,
+    positional_initializer,
+)
+from vatt.models.layers.feed_forward import (
+    ACTIVATIONS,
+    DenseActivationDense,
+    FeedForward,
+    activation_fn,
+)
+from vatt.models.layers.spline import resize_positional_table, spline_resampling_matrix
+from vatt.models.layers.transformer import TransformerEncoder, TransformerEncoderLayer
+
+__all__ = [
+    "ACTIVATIONS",
+    "DenseActivationDense",
+    "DropToken",
+    "ExpandableEmbedding",
+    "FeedForward",
+    "MultiHeadAttention",
+    "SpatioTemporalEmbeddings",
+    "SpectroTemporalEmbeddings",
+    "TemporalEmbeddings",
+    "TransformerEncoder",
+    "TransformerEncoderLayer",
+    "activation_fn",
+    "positional_initializer",
+    "resize_positional_table",
+    "spline_resampling_matrix",
+]

@@ -1,0 +1,130 @@
+"""Multi-head dot-product attention as the original VATT Transformers compute it."""
+
+from __future__ import annotations
+
+import math
+
+import keras
+from keras import ops
+
+from vatt.models.checkpoints import keras_layer_variables
+
+# Additive score for masked keys; the original value, large enough that exp() underflows to 0.
+MASK_SCORE = -1e9
+
+
+def _fresh(initializer: keras.initializers.Initializer) -> keras.initializers.Initializer:
+    # A separate initializer object per kernel, so a seeded one does not repeat its values.
+    return keras.initializers.deserialize(keras.initializers.serialize(initializer))
+
+
+class MultiHeadAttention(keras.layers.Layer):
+    """Self-attention with separate ``q``/``k``/``v``/``o`` Dense projections.
+
+    Head ``h`` owns columns ``h*d_kv ... (h+1)*d_kv - 1`` of the q/k/v kernels, so official
+    weights load without any re-ordering.
+
+    Args:
+        d_model: width of the input and of the output projection ``o``.
+        num_heads: number of heads.
+        d_kv: width of one head's query/key/value.
+        use_bias: whether the four projections carry a bias (False for SpT and T5).
+        dropout_rate: dropout on the attention probabilities (training only).
+        scale_scores: divide scores by sqrt(d_kv); T5 does not.
+        kernel_initializer: initializer of the four kernels.
+
+    Call args:
+        inputs: ``(B, L, d_model)``.
+        attention_mask: optional ``(B, L)`` with 1 for keys to attend to and 0 for padding.
+        attention_bias: optional additive score bias broadcastable to ``(B, num_heads, L, L)``
+            (T5's relative-position bias).
+        training: enables dropout.
+
+    Returns:
+        ``(B, L, d_model)``.
+    """
+
+    def __init__(
+        self,
+        d_model: int,
+        num_heads: int,
+        d_kv: int = 64,
+        use_bias: bool = True,
+        dropout_rate: float = 0.1,
+        scale_scores: bool = True,
+        kernel_initializer: str | keras.initializers.Initializer = "glorot_uniform",
+        name: str = "multi_head_attention",
+        **kwargs,
+    ):
+        super().__init__(name=name, **kwargs)
+        self.d_model = d_model
+        self.num_heads = num_heads
+        self.d_kv = d_kv
+        self.use_bias = use_bias
+        self.dropout_rate = dropout_rate
+        self.scale_scores = scale_scores
+        self.kernel_initializer = keras.initializers.get(kernel_initializer)
+        inner = num_heads * d_kv
+
+        def dense(units: int, name: str) -> keras.layers.Dense:
+            return keras.layers.Dense(
+                units,
+                use_bias=use_bias,
+                kernel_initializer=_fresh(self.kernel_initializer),
+                name=name,
+            )
+
+        self.q = dense(inner, "q")
+        self.k = dense(inner, "k")
+        self.v = dense(inner, "v")
+        self.o = dense(d_model, "o")
+        self.dropout = keras.layers.Dropout(dropout_rate)
+
+    def build(self, input_shape=None):
+        for projection in (self.q, self.k, self.v):
+            projection.build((None, None, self.d_model))
+        self.o.build((None, None, self.num_heads * self.d_kv))
+
+    def _split_heads(self, x):
+        batch, length = ops.shape(x)[0], ops.shape(x)[1]
+        x = ops.reshape(x, (batch, length, self.num_heads, self.d_kv))
+        return ops.transpose(x, (0, 2, 1, 3))  # (B, H, L, d_kv)
+
+    def call(self, inputs, attention_mask=None, attention_bias=None, training=False):
+        q = self._split_heads(self.q(inputs))
+        k = self._split_heads(self.k(inputs))
+        v = self._split_heads(self.v(inputs))
+        # Scores, mask and softmax in float32 so that -1e9 stays finite under mixed precision.
+        scores = ops.cast(ops.einsum("bhqd,bhkd->bhqk", q, k), "float32")
+        if self.scale_scores:
+            scores = scores / math.sqrt(self.d_kv)
+        if attention_bias is not None:
+            scores = scores + ops.cast(attention_bias, "float32")
+        if attention_mask is not None:
+            mask = ops.cast(attention_mask, "float32")[:, None, None, :]
+            scores = scores + (1.0 - mask) * MASK_SCORE
+        probs = ops.cast(ops.softmax(scores, axis=-1), v.dtype)
+        probs = self.dropout(probs, training=training)
+        context = ops.transpose(ops.einsum("bhqk,bhkd->bhqd", probs, v), (0, 2, 1, 3))
+        batch, length = ops.shape(context)[0], ops.shape(context)[1]
+        context = ops.reshape(context, (batch, length, self.num_heads * self.d_kv))
+        return self.o(context)
+
+    def checkpoint_variables(self, prefix: str) -> dict[str, keras.Variable]:
+        """Official-checkpoint paths of ``q``, ``k``, ``v``, ``o`` under ``prefix``."""
+        names = {}
+        for attr in ("q", "k", "v", "o"):
+            names.update(keras_layer_variables(getattr(self, attr), f"{prefix}/{attr}"))
+        return names
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "d_model": self.d_model,
+            "num_heads": self.num_heads,
+            "d_kv": self.d_kv,
+            "use_bias": self.use_bias,
+            "dropout_rate": self.dropout_rate,
+            "scale_scores": self.scale_scores,
+            "kernel_initializer": keras.initializers.serialize(self.kernel_initializer),
+        }

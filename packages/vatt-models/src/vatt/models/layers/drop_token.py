@@ -1,0 +1,70 @@
+"""DropToken: random token subsampling during training (VATT §3, spec §1.2 step 5)."""
+
+from __future__ import annotations
+
+import keras
+from keras import ops
+
+
+class DropToken(keras.layers.Layer):
+    """Keep a random subset of ``int(rate * max_tokens)`` tokens while training.
+
+    As the original, ONE permutation is drawn per batch and shared by every example, and the
+    kept count comes from the maximum token grid (``max_tokens``), not from the actual number
+    of tokens (fewer tokens than that are all kept, shuffled). At inference, or with
+    ``enabled=False``, tokens pass through unchanged.
+
+    Args:
+        rate: fraction of ``max_tokens`` to keep (``patch_sampling_rate``, 0.5 in VATT).
+        max_tokens: token count of the full positional grid (e.g. 8*14*14 = 1568).
+        enabled: the original ``random_patch_sampling`` switch.
+        seed: optional seed of the permutation.
+
+    Call args:
+        tokens: ``(B, N, d)``; training: sampling happens only when True.
+    """
+
+    def __init__(
+        self,
+        rate: float,
+        max_tokens: int,
+        enabled: bool = True,
+        seed: int | None = None,
+        name: str = "drop_token",
+        **kwargs,
+    ):
+        super().__init__(name=name, **kwargs)
+        if not 0.0 < rate <= 1.0:
+            raise ValueError(f"DropToken rate must be in (0, 1], got {rate}")
+        if int(rate * max_tokens) < 1:
+            raise ValueError(f"DropToken would keep no token: int({rate} * {max_tokens}) == 0")
+        self.rate = rate
+        self.max_tokens = max_tokens
+        self.enabled = enabled
+        self.seed = seed
+        self.seed_generator = keras.random.SeedGenerator(seed)
+        self.built = True
+
+    @property
+    def num_kept(self) -> int:
+        """Tokens kept per example in training: ``int(rate * max_tokens)``."""
+        return int(self.rate * self.max_tokens)
+
+    def call(self, tokens, training=False):
+        if not (training and self.enabled):
+            return tokens
+        num_tokens = tokens.shape[1]
+        if num_tokens is None:
+            raise ValueError("DropToken needs a static token count; got (B, None, d) tokens")
+        permutation = keras.random.shuffle(ops.arange(num_tokens), seed=self.seed_generator)
+        kept = permutation[: min(self.num_kept, num_tokens)]
+        return ops.take(tokens, kept, axis=1)
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "rate": self.rate,
+            "max_tokens": self.max_tokens,
+            "enabled": self.enabled,
+            "seed": self.seed,
+        }

@@ -1,0 +1,277 @@
+"""Learned, factorised positional embeddings of the VATT backbones (spec §1.1).
+
+Each module adds ``LN(positional sum)`` to the tokens (the LayerNorm normalises the positional
+vectors, not the tokens) and applies dropout. When the token grid along an axis differs from
+the table's row count, the table is resampled with the original's order-3 polyharmonic spline
+(:mod:`vatt.models.layers.spline`), so models run on clips of any size.
+"""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+from keras import ops
+
+from vatt.models.checkpoints import keras_layer_variables
+from vatt.models.layers.spline import resize_positional_table
+
+
+def positional_initializer(hidden_size: int) -> keras.initializers.Initializer:
+    """TruncatedNormal with stddev ``hidden_size ** -0.5``, the original positional-table init."""
+    return keras.initializers.TruncatedNormal(stddev=hidden_size**-0.5)
+
+
+def _static_size(size, what: str) -> int:
+    if size is None:
+        raise ValueError(f"positional embeddings need a static {what}; got None")
+    return int(size)
+
+
+class ExpandableEmbedding(keras.layers.Layer):
+    """A positional table ``embeddings`` ``(num_buckets, dim)`` that can be resampled.
+
+    Args:
+        num_buckets: rows of the table (positions seen in pre-training).
+        dim: row width.
+        embeddings_initializer: defaults to :func:`positional_initializer` of ``dim``.
+
+    Call args:
+        positions: integer position ids of any shape.
+        num_positions: length of the axis the ids index; when it differs from
+            ``num_buckets`` the ids index the spline-resampled table of that many rows.
+
+    Returns:
+        ``positions.shape + (dim,)``.
+    """
+
+    def __init__(
+        self,
+        num_buckets: int,
+        dim: int,
+        embeddings_initializer: str | keras.initializers.Initializer | None = None,
+        name: str | None = None,
+        **kwargs,
+    ):
+        super().__init__(name=name, **kwargs)
+        self.num_buckets = num_buckets
+        self.dim = dim
+        self.embeddings_initializer = keras.initializers.get(
+            embeddings_initializer or positional_initializer(dim)
+        )
+        self.embeddings = self.add_weight(
+            shape=(num_buckets, dim), initializer=self.embeddings_initializer, name="embeddings"
+        )
+        self.built = True
+
+    def table(self, num_positions: int):
+        """The ``(num_positions, dim)`` table: the weights, or their spline resampling."""
+        return resize_positional_table(ops.convert_to_tensor(self.embeddings), num_positions)
+
+    def call(self, positions, num_positions=None):
+        table = self.table(self.num_buckets if num_positions is None else num_positions)
+        return ops.take(table, ops.cast(positions, "int32"), axis=0)
+
+    def checkpoint_variables(self, prefix: str) -> dict[str, keras.Variable]:
+        """Official path ``{prefix}/embeddings``."""
+        return {f"{prefix}/embeddings": self.embeddings}
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "num_buckets": self.num_buckets,
+            "dim": self.dim,
+            "embeddings_initializer": keras.initializers.serialize(self.embeddings_initializer),
+        }
+
+
+class _PositionalEmbeddings(keras.layers.Layer):
+    """Shared parts: the ``layernorm`` on the positional sum, dropout, and the mapping."""
+
+    _tables: tuple[str, ...] = ()
+
+    def __init__(self, hidden_size, dropout_rate, layer_norm_epsilon, name, **kwargs):
+        super().__init__(name=name, **kwargs)
+        self.hidden_size = hidden_size
+        self.dropout_rate = dropout_rate
+        self.layer_norm_epsilon = layer_norm_epsilon
+        # The original attribute is `layernorm`; the Keras name `layer_norm` as in the original.
+        self.layernorm = keras.layers.LayerNormalization(
+            epsilon=layer_norm_epsilon, name="layer_norm"
+        )
+        self.layernorm.build((None, hidden_size))
+        self.dropout = keras.layers.Dropout(dropout_rate)
+
+    def _table(self, attr: str, num_positions: int):
+        return getattr(self, attr).table(num_positions)
+
+    def _add(self, inputs, positional, training):
+        positional = ops.cast(self.layernorm(positional), inputs.dtype)
+        return self.dropout(inputs + positional[None], training=training)
+
+    def checkpoint_variables(self, prefix: str) -> dict[str, keras.Variable]:
+        """Official paths ``{prefix}/<table>/embeddings`` and ``{prefix}/layernorm/*``."""
+        names = keras_layer_variables(self.layernorm, f"{prefix}/layernorm")
+        for attr in self._tables:
+            names.update(getattr(self, attr).checkpoint_variables(f"{prefix}/{attr}"))
+        return names
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "hidden_size": self.hidden_size,
+            "dropout_rate": self.dropout_rate,
+            "layer_norm_epsilon": self.layer_norm_epsilon,
+        }
+
+
+class TemporalEmbeddings(_PositionalEmbeddings):
+    """1-D positions (WaT, BERT, UT audio/text): ``dropout(x + LN(E_t[0..N-1]))``.
+
+    Args:
+        hidden_size: token width d.
+        max_temporal_buckets: rows of ``temporal_position_embeddings``.
+        dropout_rate: 0.1 in the original (the backbones never change it).
+        layer_norm_epsilon: 1e-6.
+
+    Call args:
+        inputs: ``(B, N, d)``; training.
+    """
+
+    _tables = ("temporal_position_embeddings",)
+
+    def __init__(
+        self,
+        hidden_size: int,
+        max_temporal_buckets: int,
+        dropout_rate: float = 0.1,
+        layer_norm_epsilon: float = 1e-6,
+        name: str = "temporal_embeddings",
+        **kwargs,
+    ):
+        super().__init__(hidden_size, dropout_rate, layer_norm_epsilon, name, **kwargs)
+        self.max_temporal_buckets = max_temporal_buckets
+        self.temporal_position_embeddings = ExpandableEmbedding(
+            max_temporal_buckets, hidden_size, name="temporal_position_embeddings"
+        )
+        self.built = True
+
+    def call(self, inputs, training=False):
+        length = _static_size(inputs.shape[1], "sequence length")
+        positional = self._table("temporal_position_embeddings", length)  # (N, d)
+        return self._add(inputs, positional, training)
+
+    def get_config(self):
+        return {**super().get_config(), "max_temporal_buckets": self.max_temporal_buckets}
+
+
+class SpatioTemporalEmbeddings(_PositionalEmbeddings):
+    """3-D positions (ViT): token (t, h, w) gets ``LN(E_t[t] + E_v[h] + E_h[w])``.
+
+    Args:
+        hidden_size: token width d.
+        max_temporal_buckets, max_vertical_buckets, max_horizontal_buckets: rows of the
+            temporal, vertical (height) and horizontal (width) tables.
+        dropout_rate, layer_norm_epsilon: as :class:`TemporalEmbeddings`.
+
+    Call args:
+        inputs: the token grid ``(B, T', H', W', d)``; training.
+
+    Returns:
+        The grid with positions added, same shape.
+    """
+
+    _tables = (
+        "temporal_position_embeddings",
+        "vertical_position_embeddings",
+        "horizontal_position_embeddings",
+    )
+
+    def __init__(
+        self,
+        hidden_size: int,
+        max_temporal_buckets: int,
+        max_vertical_buckets: int,
+        max_horizontal_buckets: int,
+        dropout_rate: float = 0.1,
+        layer_norm_epsilon: float = 1e-6,
+        name: str = "spatio_temporal_embeddings",
+        **kwargs,
+    ):
+        super().__init__(hidden_size, dropout_rate, layer_norm_epsilon, name, **kwargs)
+        self.buckets = (max_temporal_buckets, max_vertical_buckets, max_horizontal_buckets)
+        for attr, rows in zip(self._tables, self.buckets, strict=True):
+            setattr(self, attr, ExpandableEmbedding(rows, hidden_size, name=attr))
+        self.built = True
+
+    def call(self, inputs, training=False):
+        t, h, w = (_static_size(inputs.shape[i], "token grid") for i in (1, 2, 3))
+        temporal, vertical, horizontal = (
+            self._table(attr, size) for attr, size in zip(self._tables, (t, h, w), strict=True)
+        )
+        positional = (
+            temporal[:, None, None, :] + vertical[None, :, None, :] + horizontal[None, None, :, :]
+        )  # (T', H', W', d)
+        return self._add(inputs, positional, training)
+
+    def get_config(self):
+        t, h, w = self.buckets
+        return {
+            **super().get_config(),
+            "max_temporal_buckets": t,
+            "max_vertical_buckets": h,
+            "max_horizontal_buckets": w,
+        }
+
+
+class SpectroTemporalEmbeddings(_PositionalEmbeddings):
+    """2-D positions (SpT) with the original's spectral-major id quirk.
+
+    The patch grid ``(T', S')`` is flattened time-major (k = t*S' + s), but the original
+    built its ids spectral-major, so flat token k receives temporal id ``k mod T'`` and
+    spectral id ``k div T'``. We reproduce that, since official SpT weights were trained with it.
+    (The misspelt ``spectoral`` table name is the original's.)
+
+    Args:
+        hidden_size: token width d.
+        max_temporal_buckets, max_spectoral_buckets: rows of the two tables.
+        dropout_rate, layer_norm_epsilon: as :class:`TemporalEmbeddings`.
+
+    Call args:
+        inputs: the token grid ``(B, T', S', d)``; training.
+    """
+
+    _tables = ("temporal_position_embeddings", "spectoral_position_embeddings")
+
+    def __init__(
+        self,
+        hidden_size: int,
+        max_temporal_buckets: int,
+        max_spectoral_buckets: int,
+        dropout_rate: float = 0.1,
+        layer_norm_epsilon: float = 1e-6,
+        name: str = "spectro_temporal_embeddings",
+        **kwargs,
+    ):
+        super().__init__(hidden_size, dropout_rate, layer_norm_epsilon, name, **kwargs)
+        self.buckets = (max_temporal_buckets, max_spectoral_buckets)
+        for attr, rows in zip(self._tables, self.buckets, strict=True):
+            setattr(self, attr, ExpandableEmbedding(rows, hidden_size, name=attr))
+        self.built = True
+
+    @staticmethod
+    def position_ids(num_temporal: int, num_spectral: int) -> tuple[np.ndarray, np.ndarray]:
+        """(temporal ids, spectral ids) of the time-major flat tokens, as the original assigns."""
+        flat = np.arange(num_temporal * num_spectral)
+        return flat % num_temporal, flat // num_temporal
+
+    def call(self, inputs, training=False):
+        t, s = (_static_size(inputs.shape[i], "token grid") for i in (1, 2))
+        temporal_ids, spectral_ids = self.position_ids(t, s)
+        temporal = ops.take(self._table(self._tables[0], t), temporal_ids, axis=0)
+        spectral = ops.take(self._table(self._tables[1], s), spectral_ids, axis=0)
+        positional = ops.reshape(temporal + spectral, (t, s, self.hidden_size))
+        return self._add(inputs, positional, training)
+
+    def get_config(self):
+        t, s = self.buckets
+        return {**super().get_config(), "max_temporal_buckets": t, "max_spectoral_buckets": s}

@@ -1,0 +1,156 @@
+"""The ``vatt-train`` command: ``vatt-train pretrain|finetune --model_dir RUN ...``.
+
+The flags of the original ``python -m vatt.main`` keep working (``--task=pretrain --mode=train``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+
+from vatt.train.checkpoints import CheckpointError, checkpoint_prefix
+from vatt.train.config import MODES, ExperimentConfig, resolve_config
+from vatt.train.overrides import (
+    ConfigError,
+    apply_overrides,
+    merge_mappings,
+    parse_params_override,
+)
+from vatt.train.steps import NonFiniteLossError
+from vatt.train.strategies import STRATEGY_TYPES
+from vatt.train.training import train
+
+DEFAULT_ARCH = {"pretrain": "tx_fac", "finetune": "vit_base"}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of ``vatt-train``."""
+    parser = argparse.ArgumentParser(
+        prog="vatt-train",
+        description=(
+            "Pretrain or fine-tune a VATT model into a run directory (config.yaml, ckpt-N, "
+            "train/ TensorBoard events). Resumes from the run's latest checkpoint."
+        ),
+        epilog=(
+            "Examples:\n"
+            "  vatt-train pretrain --model_dir runs/tx --model_arch tx_fac "
+            "--strategy_type mirrored \\\n"
+            "      --params_override 'train.total_steps=1000,data.train.data_dir=/data'\n"
+            "  vatt-train finetune --model_dir runs/k400 --model_arch vit_medium "
+            "--override_checkpoint runs/tx/ckpt-500000"
+        ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("task", nargs="?", choices=MODES, help="pretrain or finetune")
+    parser.add_argument(
+        "--task",
+        dest="task_flag",
+        type=str.lower,
+        choices=MODES,
+        help="same as TASK (original flag)",
+    )
+    parser.add_argument(
+        "--mode",
+        type=str.lower,
+        default="train",
+        choices=("train", "eval"),
+        help="original flag; only 'train' runs here (evaluation is the vatt-eval command)",
+    )
+    parser.add_argument("--model_dir", required=True, help="run directory")
+    parser.add_argument(
+        "--model_arch",
+        type=str.lower,
+        help="arch name, case-insensitive (default: tx_fac to pretrain, vit_base to fine-tune)",
+    )
+    parser.add_argument(
+        "--strategy_type",
+        type=str.lower,
+        choices=STRATEGY_TYPES,
+        help="tf.distribute strategy (default: strategy.type of the config, 'mirrored')",
+    )
+    parser.add_argument(
+        "--tpu", help="TPU address for --strategy_type tpu ('' or 'local': a TPU VM)"
+    )
+    parser.add_argument("--config_file", help="YAML file of overrides, applied first")
+    parser.add_argument(
+        "--params_override",
+        action="append",
+        default=[],
+        help=(
+            "overrides applied after --config_file: 'a.b=c,d.e=[1,2]' pairs or a YAML mapping; "
+            "may be repeated"
+        ),
+    )
+    parser.add_argument(
+        "--override_checkpoint",
+        help=(
+            "a checkpoint PREFIX such as RUN/ckpt-1000 (not its .index or .data-* file). "
+            "pretrain: restore it instead of the run's latest checkpoint; finetune: initialise "
+            "the backbone from it (ours or official) when the run has no checkpoint yet"
+        ),
+    )
+    parser.add_argument(
+        "--peak_tflops",
+        type=float,
+        help="peak dense TFLOP/s of one accelerator, to show MFU (train.peak_tflops_per_device)",
+    )
+    return parser
+
+
+def config_from_args(args: argparse.Namespace) -> ExperimentConfig:
+    """The resolved experiment of parsed ``vatt-train`` arguments."""
+    task = args.task or args.task_flag or "pretrain"
+    if args.task and args.task_flag and args.task != args.task_flag:
+        raise ConfigError(f"TASK {args.task!r} and --task={args.task_flag!r} disagree")
+    overrides: dict = {}
+    for text in args.params_override:
+        overrides = merge_mappings(overrides, parse_params_override(text))
+    config = resolve_config(
+        task,
+        args.model_arch or DEFAULT_ARCH[task],
+        config_file=args.config_file,
+        params_override=overrides,
+    )
+    forced: dict = {"strategy": {}, "train": {}}
+    if args.strategy_type:
+        forced["strategy"]["type"] = args.strategy_type
+    if args.tpu is not None:
+        forced["strategy"]["tpu"] = args.tpu
+    if args.override_checkpoint:
+        forced["train"]["override_checkpoint"] = checkpoint_prefix(args.override_checkpoint)
+    if args.peak_tflops is not None:
+        forced["train"]["peak_tflops_per_device"] = args.peak_tflops
+    return apply_overrides(config, forced)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``vatt-train``; returns the process exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.mode != "train":
+        parser.error("--mode=eval is the job of the vatt-eval command (pip install vatt-eval)")
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(name)s %(message)s", stream=sys.stderr
+    )
+    try:
+        config = config_from_args(args)
+    except (ConfigError, CheckpointError, FileNotFoundError, KeyError) as error:
+        parser.error(str(error))
+    try:
+        result = train(config, args.model_dir)
+    except (NonFiniteLossError, CheckpointError) as error:
+        print(f"vatt-train: error: {error}", file=sys.stderr)
+        return 1
+    logging.getLogger("vatt.train").info(
+        "done: step %d in %s (%d non-finite steps skipped)",
+        result.step,
+        args.model_dir,
+        result.skipped_steps,
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,274 @@
+"""The experiment config: dataclasses for data, model, loss, optimizer, schedule and training.
+
+Defaults are the original release's ``Pretrain`` and ``Finetune`` experiments (spec §6.2, §4):
+
+* pretraining: Adam, warmup 5k steps then step-cosine 1e-4 → 5e-5 over 500k steps, no clipping,
+  checkpoints every 10k steps (50 kept);
+* fine-tuning: SGD with momentum 0.9, warmup 2.5k steps to 0.005 then cosine to 0 at 100k,
+  backbone gradients clipped to global norm 0.75 and classifier gradients unclipped, label
+  smoothing 0.1 (in the data config), checkpoints every 5k steps (10 kept).
+
+:func:`resolve_config` applies, in order, the arch defaults, a YAML file and ``--params_override``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import pathlib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import yaml
+
+import vatt.models
+from vatt.data.config import EvalDataConfig, FinetuneDataConfig, PretrainDataConfig
+from vatt.data.registry import get_dataset_spec
+from vatt.train.optim_config import (
+    AdamConfig,
+    CosineWarmupConfig,
+    MomentumConfig,
+    OptimizerConfig,
+    ScheduleConfig,
+    StepCosineWarmupConfig,
+)
+from vatt.train.overrides import ConfigError, apply_overrides, read_yaml_mapping, to_plain
+from vatt.train.strategies import STRATEGY_TYPES
+
+MODES = ("pretrain", "finetune")
+NON_FINITE_POLICIES = ("stop", "skip")
+PRECISIONS = ("float32", "mixed_bfloat16")
+CONFIG_FILE = "config.yaml"
+
+
+@dataclass
+class LossConfig:
+    """Objective settings. Pretraining: the asymmetric NCE pairs of the original (temperature
+    0.07, equal weights). Fine-tuning: softmax cross-entropy for single-label datasets, sigmoid
+    cross-entropy with inverse label-occurrence weights for multi-label ones (AudioSet)."""
+
+    temperature: float = 0.07
+    vid_txt_weight: float = 1.0
+    vid_aud_weight: float = 1.0
+    inverse_frequency_weighting: bool = True
+
+
+@dataclass
+class TrainConfig:
+    """Length, batch, cadence and safety settings of the training loop."""
+
+    total_steps: int = 500_000
+    # The original's placeholder default; the paper pretrained with a global batch of 2048.
+    global_batch_size: int = 8
+    # Steps run inside one tf.function call; also the logging cadence.
+    iterations_per_loop: int = 50
+    save_checkpoint_freq: int = 10_000
+    max_checkpoints: int = 50
+    # Global-norm clipping of the backbone (every non-classifier weight) and of the classifier;
+    # 0 disables it.
+    gradient_clip_norm: float = 0.0
+    gradient_clip_norm_classifier: float = 0.0
+    # "stop": raise at the first NaN/Inf loss term or gradient; "skip": drop that step, count it.
+    non_finite_loss: str = "stop"
+    precision: str = "float32"
+    seed: int = 0
+    # Peak dense TFLOP/s of one accelerator, for the MFU estimate of the progress line (0: no MFU).
+    peak_tflops_per_device: float = 0.0
+    # Fine-tuning: pretrained weights to start from (ours or official); pretraining: the
+    # checkpoint to restore instead of the run's latest. Set by --override_checkpoint.
+    override_checkpoint: str = ""
+
+
+@dataclass
+class StrategyConfig:
+    """The tf.distribute strategy (``--strategy_type`` / ``--tpu``)."""
+
+    type: str = "mirrored"
+    tpu: str = ""
+
+
+@dataclass
+class DataConfig:
+    """Training and evaluation inputs (configs of vatt-data).
+
+    Pretraining trains on ``train`` (a ``PretrainDataConfig``) and evaluates with ``eval`` (an
+    ``EvalDataConfig``); fine-tuning uses ``FinetuneDataConfig`` for both, reading ``train_split``
+    and ``eval_split`` of their datasets.
+    """
+
+    train: Any = field(default_factory=PretrainDataConfig)
+    eval: Any = field(default_factory=EvalDataConfig)
+    train_split: str = "train"
+    eval_split: str = "test"
+
+
+def _default_model() -> vatt.models.ArchConfig:
+    return vatt.models.get_config("tx_fac")
+
+
+@dataclass
+class ExperimentConfig:
+    """A complete pretraining or fine-tuning experiment; written to ``RUN/config.yaml``."""
+
+    mode: str = "pretrain"
+    model_arch: str = "tx_fac"
+    model: Any = field(default_factory=_default_model)
+    data: DataConfig = field(default_factory=DataConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+    optimizer: OptimizerConfig = field(default_factory=AdamConfig)
+    schedule: ScheduleConfig = field(default_factory=StepCosineWarmupConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    strategy: StrategyConfig = field(default_factory=StrategyConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Nested plain-Python dict (what ``config.yaml`` holds)."""
+        return to_plain(self)
+
+    def to_yaml(self) -> str:
+        """YAML text of the config."""
+        return yaml.safe_dump(self.to_dict(), sort_keys=False)
+
+
+def default_config(mode: str, model_arch: str) -> ExperimentConfig:
+    """The original's defaults for ``mode`` (``pretrain``/``finetune``) and ``model_arch``."""
+    mode, model_arch = mode.lower(), model_arch.lower()
+    if mode not in MODES:
+        raise ConfigError(f"unknown mode {mode!r}; valid modes: {', '.join(MODES)}")
+    model = vatt.models.get_config(model_arch)
+    if mode == "pretrain":
+        return ExperimentConfig(mode=mode, model_arch=model_arch, model=model)
+    return ExperimentConfig(
+        mode=mode,
+        model_arch=model_arch,
+        model=model,
+        data=DataConfig(train=FinetuneDataConfig(), eval=FinetuneDataConfig()),
+        optimizer=MomentumConfig(),
+        schedule=CosineWarmupConfig(),
+        train=TrainConfig(
+            total_steps=100_000,
+            save_checkpoint_freq=5_000,
+            max_checkpoints=10,
+            gradient_clip_norm=0.75,
+            gradient_clip_norm_classifier=0.0,
+        ),
+    )
+
+
+def resolve_config(
+    mode: str,
+    model_arch: str,
+    *,
+    config_file: str | pathlib.Path | None = None,
+    params_override: Mapping[str, Any] | None = None,
+) -> ExperimentConfig:
+    """Arch defaults, then ``config_file`` (YAML), then ``params_override`` (nested mapping).
+
+    ``mode`` and ``model_arch`` come from the caller (the CLI flags); a file or override that
+    sets them to something else is an error. The result is validated.
+    """
+    config = default_config(mode, model_arch)
+    layers = []
+    if config_file:
+        layers.append((read_yaml_mapping(config_file), f"config file {config_file}"))
+    if params_override:
+        layers.append((dict(params_override), "--params_override"))
+    explicit_classes = False
+    for overrides, source in layers:
+        for key in ("mode", "model_arch"):
+            if key in overrides and str(overrides[key]).lower() != getattr(config, key):
+                raise ConfigError(
+                    f"{source} sets {key}={overrides[key]!r} but the command runs "
+                    f"{key}={getattr(config, key)!r}; drop the key or change the command"
+                )
+            overrides.pop(key, None)
+        explicit_classes |= "num_classes" in overrides.get("model", {})
+        config = apply_overrides(config, overrides)
+    config = _sync_num_classes(config, explicit=explicit_classes)
+    validate_config(config)
+    return config
+
+
+def _sync_num_classes(config: ExperimentConfig, explicit: bool) -> ExperimentConfig:
+    """Fine-tuning: the classifier has as many classes as the training dataset."""
+    if config.mode != "finetune" or not hasattr(config.model, "num_classes"):
+        return config
+    expected = get_dataset_spec(config.data.train.name).num_classes
+    if config.model.num_classes == expected:
+        return config
+    if explicit:
+        raise ConfigError(
+            f"model.num_classes={config.model.num_classes} but dataset "
+            f"{config.data.train.name!r} has {expected} classes; drop the override"
+        )
+    return dataclasses.replace(
+        config, model=dataclasses.replace(config.model, num_classes=expected)
+    )
+
+
+def validate_config(config: ExperimentConfig) -> None:
+    """Raise :class:`ConfigError` naming the field when a value is outside what runs."""
+    train = config.train
+    checks = [
+        ("mode", config.mode in MODES, f"one of {MODES}"),
+        ("strategy.type", config.strategy.type in STRATEGY_TYPES, f"one of {STRATEGY_TYPES}"),
+        ("train.total_steps", train.total_steps >= 1, "at least 1"),
+        ("train.global_batch_size", train.global_batch_size >= 1, "at least 1"),
+        ("train.iterations_per_loop", train.iterations_per_loop >= 1, "at least 1"),
+        ("train.save_checkpoint_freq", train.save_checkpoint_freq >= 1, "at least 1"),
+        ("train.max_checkpoints", train.max_checkpoints >= 1, "at least 1"),
+        ("train.gradient_clip_norm", train.gradient_clip_norm >= 0, ">= 0 (0: off)"),
+        (
+            "train.gradient_clip_norm_classifier",
+            train.gradient_clip_norm_classifier >= 0,
+            ">= 0 (0: off)",
+        ),
+        (
+            "train.non_finite_loss",
+            train.non_finite_loss in NON_FINITE_POLICIES,
+            f"one of {NON_FINITE_POLICIES}",
+        ),
+        ("train.precision", train.precision in PRECISIONS, f"one of {PRECISIONS}"),
+        ("train.peak_tflops_per_device", train.peak_tflops_per_device >= 0, ">= 0"),
+        ("loss.temperature", config.loss.temperature > 0, "> 0"),
+    ]
+    for name, ok, allowed in checks:
+        if not ok:
+            value = _lookup(config, name)
+            raise ConfigError(f"{name} = {value!r} is invalid: it must be {allowed}")
+    # Building the schedule validates its steps against the run length.
+    try:
+        config.schedule.build(train.total_steps)
+    except ValueError as error:
+        raise ConfigError(f"schedule: {error}") from None
+
+
+def _lookup(config: Any, dotted: str) -> Any:
+    for part in dotted.split("."):
+        config = getattr(config, part)
+    return config
+
+
+def save_config(config: ExperimentConfig, run_dir: str | pathlib.Path) -> pathlib.Path:
+    """Write ``RUN/config.yaml``."""
+    path = pathlib.Path(run_dir) / CONFIG_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(config.to_yaml())
+    return path
+
+
+def load_run_config(run_dir: str | pathlib.Path) -> ExperimentConfig:
+    """The resolved experiment config of a run, read back from ``RUN/config.yaml``."""
+    path = pathlib.Path(run_dir) / CONFIG_FILE
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"{path} does not exist: {run_dir} is not a vatt-train run directory (vatt-train "
+            "writes config.yaml there when training starts)"
+        )
+    values = read_yaml_mapping(path)
+    try:
+        mode, arch = values.pop("mode"), values.pop("model_arch")
+    except KeyError as error:
+        raise ConfigError(f"{path} has no {error.args[0]!r} key") from None
+    config = apply_overrides(default_config(mode, arch), values, where=str(path))
+    validate_config(config)
+    return config

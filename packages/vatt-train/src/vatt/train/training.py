@@ -1,0 +1,265 @@
+"""Pretraining and fine-tuning: one driver that writes the run directory of contract 4.
+
+``RUN/config.yaml`` (the resolved config), ``RUN/checkpoint`` and ``RUN/ckpt-N.*`` (model,
+optimizer and step, N = the step), ``RUN/train/`` (TensorBoard scalars: every loss term, the
+learning rate, examples/s and skipped steps).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import pathlib
+import time
+
+import keras
+import tensorflow as tf
+
+import vatt.models
+from vatt.train import builders, progress
+from vatt.train.checkpoints import CHECKPOINT_NAME, checkpoint_prefix
+from vatt.train.config import ExperimentConfig, save_config
+from vatt.train.initialization import initialize_from_pretrained
+from vatt.train.steps import NonFiniteLossError, StepRunner
+from vatt.train.strategies import create_strategy
+
+logger = logging.getLogger("vatt.train")
+
+
+@dataclasses.dataclass
+class TrainResult:
+    """What a call of :func:`train` did."""
+
+    step: int  # the step reached (= the number of the last checkpoint)
+    # One record per logged loop: step, each loss term (mean over the loop), learning_rate,
+    # examples_per_second.
+    history: list[dict[str, float]]
+    skipped_steps: int
+    restored_from: str | None  # the checkpoint the run resumed from, if any
+
+
+def train(
+    config: ExperimentConfig,
+    model_dir: str | os.PathLike,
+    *,
+    strategy: tf.distribute.Strategy | None = None,
+    dataset_fn: builders.DatasetFn | None = None,
+) -> TrainResult:
+    """Train ``config`` into ``model_dir``, resuming from its latest checkpoint if there is one.
+
+    Args:
+      config: a resolved experiment (see :func:`vatt.train.resolve_config`).
+      model_dir: the run directory.
+      strategy: defaults to the one ``config.strategy`` names.
+      dataset_fn: ``input_context -> per-replica batched tf.data.Dataset`` replacing the input
+        that ``config.data`` describes (e.g. your own data); it must repeat indefinitely.
+
+    Raises:
+      NonFiniteLossError: a loss term or the gradient was NaN/Inf (with
+        ``train.non_finite_loss="stop"``, the default); the step is in the message.
+    """
+    model_dir = str(model_dir)
+    strategy = strategy or create_strategy(config.strategy.type, config.strategy.tpu)
+    chief = _is_chief(strategy)
+    if chief:
+        save_config(config, model_dir)
+    keras.utils.set_random_seed(config.train.seed)
+    replicas = strategy.num_replicas_in_sync
+    if config.train.global_batch_size % replicas:
+        raise ValueError(
+            f"train.global_batch_size={config.train.global_batch_size} is not divisible by the "
+            f"{replicas} replicas of the {type(strategy).__name__}"
+        )
+
+    with strategy.scope():
+        model = builders.build_model(config)
+        optimizer = builders.build_optimizer(config)
+        # Keras 3 under tf.distribute: the optimizer's slots must exist, mirrored, before the
+        # first step and before a restore (keras-team/keras#23085).
+        optimizer.build(model.trainable_variables)
+        step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
+        skipped = tf.Variable(0, dtype=tf.int64, trainable=False, name="skipped_steps")
+    logger.info("number of parameters in the model: %.2f M", model.count_params() / 1e6)
+
+    checkpoint = tf.train.Checkpoint(
+        model=model, optimizer=optimizer, step=step, skipped_steps=skipped
+    )
+    write_dir = model_dir if chief else _worker_dir(model_dir, strategy)
+    manager = tf.train.CheckpointManager(
+        checkpoint,
+        write_dir,
+        max_to_keep=config.train.max_checkpoints,
+        checkpoint_name=CHECKPOINT_NAME,
+        step_counter=step,
+    )
+    restored = _restore(config, checkpoint, model, model_dir)
+
+    runner = StepRunner(
+        strategy,
+        model,
+        optimizer,
+        builders.build_objective(config, replicas),
+        builders.objective_terms(config),
+        builders.clip_groups(config, model),
+        step,
+        skipped,
+        stop_on_non_finite=config.train.non_finite_loss == "stop",
+    )
+    dataset_fn = dataset_fn or builders.train_dataset_fn(config)
+    iterator = iter(strategy.distribute_datasets_from_function(dataset_fn))
+    flops_per_example = (
+        _training_flops_per_example(model, dataset_fn, replicas)
+        if config.train.peak_tflops_per_device
+        else None
+    )
+    writer = (
+        tf.summary.create_file_writer(os.path.join(model_dir, "train"))
+        if chief
+        else tf.summary.create_noop_writer()
+    )
+    history = _loop(
+        config,
+        runner,
+        iterator,
+        manager,
+        writer,
+        scratch_dir=None if chief else write_dir,
+        flops_per_example=flops_per_example,
+    )
+    return TrainResult(
+        step=int(step.numpy()),
+        history=history,
+        skipped_steps=int(skipped.numpy()),
+        restored_from=restored,
+    )
+
+
+def _loop(
+    config: ExperimentConfig,
+    runner: StepRunner,
+    iterator,
+    manager: tf.train.CheckpointManager,
+    writer,
+    *,
+    scratch_dir: str | None,
+    flops_per_example: float | None,
+) -> list[dict[str, float]]:
+    train = config.train
+    step, total = int(runner.step.numpy()), train.total_steps
+    history: list[dict[str, float]] = []
+    while step < total:
+        next_save = (step // train.save_checkpoint_freq + 1) * train.save_checkpoint_freq
+        num_steps = min(train.iterations_per_loop, total - step, next_save - step)
+        started = time.perf_counter()
+        outcome = runner.run(iterator, num_steps)
+        elapsed = time.perf_counter() - started
+        previous, step = step, int(runner.step.numpy())
+        if outcome.non_finite is not None:
+            raise NonFiniteLossError(step + 1, outcome.non_finite)
+        examples_per_second = (step - previous) * train.global_batch_size / elapsed
+        record: dict[str, float] = {
+            "step": step,
+            **outcome.mean_terms,
+            "learning_rate": float(runner.optimizer.learning_rate),
+            "examples_per_second": examples_per_second,
+        }
+        history.append(record)
+        _write_summaries(writer, record, int(runner.skipped_steps.numpy()))
+        mfu = (
+            vatt.models.mfu(
+                flops_per_example,
+                examples_per_second,
+                train.peak_tflops_per_device * runner.strategy.num_replicas_in_sync,
+            )
+            if flops_per_example
+            else None
+        )
+        logger.info(
+            progress.progress_line(
+                step=step,
+                total_steps=total,
+                losses=outcome.mean_terms,
+                learning_rate=record["learning_rate"],
+                examples_per_second=examples_per_second,
+                seconds_per_step=elapsed / max(step - previous, 1),
+                mfu=mfu,
+                skipped_steps=int(runner.skipped_steps.numpy()),
+            )
+        )
+        if step % train.save_checkpoint_freq == 0 or step == train.iterations_per_loop:
+            _save(manager, step, scratch_dir)
+    if manager.latest_checkpoint != _expected_prefix(manager, step):
+        _save(manager, step, scratch_dir)
+    writer.flush()
+    return history
+
+
+def _expected_prefix(manager: tf.train.CheckpointManager, step: int) -> str:
+    return os.path.join(manager.directory, f"{CHECKPOINT_NAME}-{step}")
+
+
+def _save(manager: tf.train.CheckpointManager, step: int, scratch_dir: str | None) -> None:
+    path = manager.save(checkpoint_number=step)
+    logger.info("saved checkpoint %s", path)
+    if scratch_dir is not None:
+        # Non-chief workers take part in the (collective) save but keep nothing.
+        tf.io.gfile.rmtree(scratch_dir)
+
+
+def _write_summaries(writer, record: dict[str, float], skipped_steps: int) -> None:
+    step = int(record["step"])
+    with writer.as_default(step=step):
+        for name, value in record.items():
+            if name == "step":
+                continue
+            tag = name if name in ("learning_rate", "examples_per_second") else f"loss/{name}"
+            tf.summary.scalar(tag, value)
+        tf.summary.scalar("skipped_steps", skipped_steps)
+
+
+def _training_flops_per_example(
+    model: keras.Model, dataset_fn: builders.DatasetFn, replicas: int
+) -> float:
+    """Training FLOPs of one example (vatt-models' estimate), at the shapes of the input."""
+    context = tf.distribute.InputContext(num_replicas_in_sync=replicas)
+    spec = dataset_fn(context).element_spec
+    shapes = {key: (1, *value.shape[1:]) for key, value in spec.items()}
+    return float(vatt.models.estimate_flops(model, shapes))
+
+
+def _restore(
+    config: ExperimentConfig,
+    checkpoint: tf.train.Checkpoint,
+    model: keras.Model,
+    model_dir: str,
+) -> str | None:
+    """Resume as the original: see ``--override_checkpoint`` in the package README."""
+    override = config.train.override_checkpoint
+    if config.mode == "pretrain" and override:
+        prefix = checkpoint_prefix(override)
+    else:
+        prefix = tf.train.latest_checkpoint(model_dir)
+    if prefix is not None:
+        checkpoint.restore(prefix).assert_existing_objects_matched()
+        logger.info("restored %s (step %d)", prefix, int(checkpoint.step.numpy()))
+        return prefix
+    if config.mode == "finetune" and override:
+        loaded = initialize_from_pretrained(model, override)
+        logger.info("initialised %d weights from %s", len(loaded), override)
+    return None
+
+
+def _is_chief(strategy: tf.distribute.Strategy) -> bool:
+    resolver = getattr(strategy, "cluster_resolver", None)
+    if resolver is None or not resolver.task_type:
+        return True
+    cluster = resolver.cluster_spec().as_dict()
+    if "chief" in cluster:
+        return resolver.task_type == "chief"
+    return resolver.task_type == "worker" and resolver.task_id == 0
+
+
+def _worker_dir(model_dir: str, strategy: tf.distribute.Strategy) -> str:
+    resolver = strategy.cluster_resolver
+    return str(pathlib.Path(model_dir) / f".worker-{resolver.task_type}-{resolver.task_id}")

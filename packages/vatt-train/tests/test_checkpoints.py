@@ -1,0 +1,98 @@
+"""Checkpoint prefixes, listing and model-only restore; the progress line."""
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import vatt.train
+from vatt.train.checkpoints import CheckpointError, checkpoint_prefix
+from vatt.train.progress import format_duration, progress_line
+
+
+def _dense(seed: int) -> keras.Model:
+    keras.utils.set_random_seed(seed)
+    model = keras.Sequential([keras.layers.Dense(3)])
+    model.build((None, 2))
+    return model
+
+
+@pytest.fixture
+def run_dir(tmp_path):
+    """A run with checkpoints 2, 10 and 4 of (model, optimizer, step)."""
+    model = _dense(0)
+    optimizer = keras.optimizers.Adam()
+    optimizer.build(model.trainable_variables)
+    step = tf.Variable(0, dtype=tf.int64)
+    checkpoint = tf.train.Checkpoint(model=model, optimizer=optimizer, step=step)
+    manager = tf.train.CheckpointManager(
+        checkpoint, str(tmp_path), max_to_keep=5, checkpoint_name="ckpt"
+    )
+    for number in (2, 10, 4):
+        model.layers[0].kernel.assign(np.full((2, 3), number, np.float32))
+        manager.save(checkpoint_number=number)
+    return tmp_path
+
+
+def test_list_checkpoints_is_sorted_by_step(run_dir):
+    (run_dir / "ckpt-notanumber.index").write_text("")
+    listed = vatt.train.list_checkpoints(run_dir)
+    assert listed == [(n, f"{run_dir}/ckpt-{n}") for n in (2, 4, 10)]
+
+
+def test_restore_model_weights_reads_the_model_only(run_dir):
+    model = _dense(1)
+    prefix = vatt.train.restore_model_weights(model, run_dir / "ckpt-4")
+    assert prefix == f"{run_dir}/ckpt-4"
+    np.testing.assert_array_equal(model.layers[0].kernel.numpy(), np.full((2, 3), 4.0))
+    # A directory means its latest checkpoint (the last one saved).
+    assert vatt.train.restore_model_weights(model, run_dir).endswith("ckpt-4")
+
+
+def test_data_file_or_index_instead_of_prefix_is_refused_with_the_prefix(run_dir):
+    data_file = f"{run_dir}/ckpt-4.data-00000-of-00001"
+    with pytest.raises(CheckpointError, match=rf"pass the checkpoint prefix {run_dir}/ckpt-4 "):
+        vatt.train.restore_model_weights(_dense(1), data_file)
+    with pytest.raises(CheckpointError, match=r"the path without .index or .data-\*"):
+        checkpoint_prefix(f"{run_dir}/ckpt-4.index")
+
+
+def test_missing_checkpoint_and_empty_directory_are_clear_errors(run_dir, tmp_path_factory):
+    with pytest.raises(
+        CheckpointError, match=r"no checkpoint at .*ckpt-7 \(.*ckpt-7.index does not"
+    ):
+        checkpoint_prefix(run_dir / "ckpt-7")
+    empty = tmp_path_factory.mktemp("empty")
+    with pytest.raises(CheckpointError, match="holds no checkpoint"):
+        checkpoint_prefix(empty)
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        vatt.train.list_checkpoints(empty / "nope")
+
+
+def test_restoring_into_another_model_names_the_mismatch(run_dir):
+    other = keras.Sequential([keras.layers.Dense(3), keras.layers.Dense(1)])
+    other.build((None, 2))
+    with pytest.raises(CheckpointError, match="does not hold the weights of this model"):
+        vatt.train.restore_model_weights(other, run_dir / "ckpt-4")
+
+
+def test_progress_line_shows_what_a_practitioner_watches():
+    line = progress_line(
+        step=1200,
+        total_steps=500000,
+        losses={"vid_txt": 3.5, "vid_aud": 2.9, "total": 3.2},
+        learning_rate=2.4e-5,
+        examples_per_second=312.4,
+        seconds_per_step=0.05,
+        mfu=0.412,
+    )
+    assert line == (
+        "step 1200/500000 | loss 3.2000 (vid_txt 3.5000 vid_aud 2.9000) | lr 2.400e-05 | "
+        "312.4 clips/s | MFU 41.2% | ETA 6h55m"
+    )
+    assert [format_duration(s) for s in (9, 75, 3725, float("inf"))] == [
+        "9s",
+        "1m15s",
+        "1h02m",
+        "?",
+    ]

@@ -1,0 +1,116 @@
+"""The compiled step loop on a toy model: clipping, stopping at and skipping non-finite steps."""
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from vatt.train.steps import ClipGroup, NonFiniteLossError, StepRunner
+
+
+class Toy(keras.Model):
+    """Two Dense layers: ``body`` and ``cls`` (the parts fine-tuning clips separately)."""
+
+    def __init__(self):
+        super().__init__()
+        self.body = keras.layers.Dense(4, kernel_initializer="ones")
+        self.cls = keras.layers.Dense(1, kernel_initializer="ones")
+
+    def call(self, batch, training=False):
+        return {"logits": self.cls(self.body(batch["x"]))}
+
+
+def _squared_error(outputs, batch):
+    error = tf.reduce_mean(tf.square(outputs["logits"][:, 0] - batch["y"]))
+    return {"error": error, "total": error}
+
+
+def _runner(strategy, x, y, *, clip_norms=(0.0, 0.0), stop=True, learning_rate=0.1):
+    with strategy.scope():
+        model = Toy()
+        model({"x": x[:1]})
+        optimizer = keras.optimizers.SGD(learning_rate)
+        optimizer.build(model.trainable_variables)
+        step = tf.Variable(0, dtype=tf.int64)
+        skipped = tf.Variable(0, dtype=tf.int64)
+    runner = StepRunner(
+        strategy,
+        model,
+        optimizer,
+        _squared_error,
+        ["error", "total"],
+        [
+            ClipGroup(model.body.trainable_variables, clip_norms[0]),
+            ClipGroup(model.cls.trainable_variables, clip_norms[1]),
+        ],
+        step,
+        skipped,
+        stop_on_non_finite=stop,
+    )
+    dataset = strategy.distribute_datasets_from_function(
+        lambda context: (
+            tf.data.Dataset.from_tensor_slices({"x": x, "y": y})
+            .batch(context.get_per_replica_batch_size(len(y)))
+            .repeat()
+        )
+    )
+    return runner, iter(dataset)
+
+
+def _data(poison=False):
+    x = np.arange(12, dtype=np.float32).reshape(4, 3) / 10
+    if poison:
+        x[1, 2] = np.nan
+    return x, np.array([1.0, -1.0, 0.5, 2.0], np.float32)
+
+
+def test_one_step_is_plain_sgd_with_per_group_clipping():
+    x, y = _data()
+    runner, iterator = _runner(
+        tf.distribute.OneDeviceStrategy("/cpu:0"), x, y, clip_norms=(0.5, 0.0)
+    )
+    model = runner.model
+    before = [v.numpy() for v in model.trainable_variables]
+    with tf.GradientTape() as tape:
+        loss = _squared_error(model({"x": x}), {"y": y})["total"]
+    grads = [g.numpy() for g in tape.gradient(loss, model.trainable_variables)]
+    outcome = runner.run(iterator, 1)
+    assert outcome.applied_steps == 1 and outcome.non_finite is None
+    assert outcome.mean_terms["total"] == pytest.approx(float(loss), rel=1e-6)
+    body = len(model.body.trainable_variables)
+    norm = np.sqrt(sum((g**2).sum() for g in grads[:body]))
+    assert norm > 0.5  # the clip is active
+    expected = [
+        w - 0.1 * g * (0.5 / norm if i < body else 1.0)
+        for i, (w, g) in enumerate(zip(before, grads, strict=True))
+    ]
+    for variable, value in zip(model.trainable_variables, expected, strict=True):
+        np.testing.assert_allclose(variable.numpy(), value, rtol=1e-5)
+    assert int(runner.step.numpy()) == 1
+
+
+def test_non_finite_step_stops_the_loop_before_its_update():
+    x, y = _data(poison=True)
+    runner, iterator = _runner(tf.distribute.OneDeviceStrategy("/cpu:0"), x, y)
+    before = [v.numpy() for v in runner.model.trainable_variables]
+    outcome = runner.run(iterator, 3)
+    assert outcome.applied_steps == 0
+    assert set(outcome.non_finite) == {"error", "total", "gradient_norm"}
+    assert np.isnan(outcome.non_finite["total"])
+    for variable, value in zip(runner.model.trainable_variables, before, strict=True):
+        np.testing.assert_array_equal(variable.numpy(), value)
+    error = NonFiniteLossError(int(runner.step.numpy()) + 1, outcome.non_finite)
+    assert str(error).startswith("non-finite loss at step 1: error = nan, total = nan")
+
+
+def test_skip_mode_counts_non_finite_steps_and_never_applies_them():
+    x, y = _data(poison=True)
+    runner, iterator = _runner(
+        tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"]), x, y, stop=False
+    )
+    before = [v.numpy() for v in runner.model.trainable_variables]
+    outcome = runner.run(iterator, 3)
+    assert outcome.applied_steps == 0 and outcome.non_finite is None
+    assert int(runner.skipped_steps.numpy()) == 3 and int(runner.step.numpy()) == 3
+    for variable, value in zip(runner.model.trainable_variables, before, strict=True):
+        np.testing.assert_array_equal(variable.numpy(), value)
