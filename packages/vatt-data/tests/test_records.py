@@ -138,7 +138,9 @@ def _labels_in(path):
 def test_sharded_writer_names_match_the_registry_tables(tmp_path):
     with records.ShardedRecordWriter(tmp_path, "train", num_shards=3) as writer:
         for i in range(10):
-            writer.write(_serialized(i) if i % 2 else tf.train.SequenceExample.FromString(_serialized(i)))
+            writer.write(
+                _serialized(i) if i % 2 else tf.train.SequenceExample.FromString(_serialized(i))
+            )
     names = [p.name for p in writer.paths]
     assert names == ["train-00000-of-00003", "train-00001-of-00003", "train-00002-of-00003"]
     assert records.table_pattern("train", 3) == "train@3"

@@ -14,25 +14,44 @@ import tensorflow as tf
 from vatt.eval.results import read_results
 from vatt.eval.watch import available_checkpoints, checkpoint_step, watch_run
 
-# A stand-in trainer: saves a real checkpoint every few tenths of a second, keeps the last two.
+# A stand-in trainer, in its own process: every few tenths of a second it publishes the next
+# checkpoint as tf.train.CheckpointManager(max_to_keep=2) does on disk (data and index files,
+# then the `checkpoint` state file replaced atomically) and deletes the oldest one. The checkpoint
+# files are real ones, written beforehand by TensorFlow, so the process starts without importing
+# TensorFlow.
 TRAINER = textwrap.dedent(
     """
-    import sys, time
-    import tensorflow as tf
+    import os, pathlib, shutil, sys, time
 
-    run_dir, steps = sys.argv[1], [int(s) for s in sys.argv[2:]]
-    step = tf.Variable(0, dtype=tf.int64)
-    kernel = tf.Variable(tf.zeros([4, 3]))
-    manager = tf.train.CheckpointManager(
-        tf.train.Checkpoint(step=step, kernel=kernel), run_dir, max_to_keep=2
-    )
-    for n in steps:
-        step.assign(n)
-        kernel.assign(tf.fill([4, 3], float(n)))
-        manager.save(checkpoint_number=n)
+    staging, run_dir = pathlib.Path(sys.argv[1]), pathlib.Path(sys.argv[2])
+    kept = []
+    for step in [int(s) for s in sys.argv[3:]]:
+        name = f"ckpt-{step}"
+        for source in sorted(staging.glob(name + ".*"), key=lambda p: p.suffix == ".index"):
+            shutil.copy(source, run_dir / source.name)
+        kept.append(name)
+        for old in kept[:-2]:
+            for path in run_dir.glob(old + ".*"):
+                path.unlink()
+        kept = kept[-2:]
+        state = f'model_checkpoint_path: "{kept[-1]}"\n' + "".join(
+            f'all_model_checkpoint_paths: "{k}"\n' for k in kept
+        )
+        (run_dir / "checkpoint.tmp").write_text(state)
+        os.replace(run_dir / "checkpoint.tmp", run_dir / "checkpoint")
         time.sleep(0.4)
     """
 )
+
+
+def _write_checkpoints(directory, steps):
+    """Real checkpoints ckpt-N holding step N and a kernel filled with N."""
+    step, kernel = tf.Variable(0, dtype=tf.int64), tf.Variable(tf.zeros([4, 3]))
+    checkpoint = tf.train.Checkpoint(step=step, kernel=kernel)
+    for n in steps:
+        step.assign(n)
+        kernel.assign(tf.fill([4, 3], float(n)))
+        checkpoint.write(str(directory / f"ckpt-{n}"))
 
 
 def _restored_values(prefix):
@@ -45,22 +64,29 @@ def _restored_values(prefix):
 
 def test_watch_follows_a_rotating_trainer_until_the_final_step(tmp_path):
     steps = [10, 20, 30, 40, 50, 60]
-    trainer = subprocess.Popen([sys.executable, "-c", TRAINER, str(tmp_path), *map(str, steps)])
+    staging, run_dir = tmp_path / "staging", tmp_path / "run"
+    staging.mkdir()
+    run_dir.mkdir()
+    _write_checkpoints(staging, steps)
+    trainer = subprocess.Popen(
+        [sys.executable, "-c", TRAINER, str(staging), str(run_dir), *map(str, steps)]
+    )
     try:
-        evaluated = watch_run(tmp_path, _restored_values, final_step=60, interval=0.1, timeout=60.0)
+        evaluated = watch_run(run_dir, _restored_values, final_step=60, interval=0.1, timeout=30.0)
     finally:
-        assert trainer.wait(timeout=60) == 0
+        assert trainer.wait(timeout=30) == 0
     assert evaluated[-1] == 60
     assert evaluated == sorted(set(evaluated)) and set(evaluated) <= set(steps)
+    assert len(evaluated) < len(steps)  # evaluating is slower than training: some rotated away
     for step in evaluated:
-        payload = read_results(tmp_path, step)
+        payload = read_results(run_dir, step)
         assert payload["step"] == step
-        assert payload["checkpoint"] == str(tmp_path / f"ckpt-{step}")
+        assert payload["checkpoint"] == str(run_dir / f"ckpt-{step}")
         assert payload["metrics"] == {"restored_step": step, "kernel_mean": step}
     # Only the results of evaluated checkpoints exist, and the scalars went to TensorBoard.
-    written = sorted(p.name for p in (tmp_path / "eval").glob("results-*.json"))
+    written = sorted(p.name for p in (run_dir / "eval").glob("results-*.json"))
     assert written == sorted(f"results-{s}.json" for s in evaluated)
-    assert list((tmp_path / "eval").glob("events.out.tfevents.*"))
+    assert list((run_dir / "eval").glob("events.out.tfevents.*"))
 
 
 def _save_checkpoints(run_dir, steps, max_to_keep=10):

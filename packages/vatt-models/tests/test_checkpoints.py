@@ -12,7 +12,7 @@ import pytest
 
 import vatt.models
 from vatt.models import cli
-from vatt.models.checkpoints import ROOT_PREFIX, official_weight_keys
+from vatt.models.checkpoints import PRETRAIN_BACKBONE_PREFIXES, ROOT_PREFIX, official_weight_keys
 
 FIXTURES = pathlib.Path(__file__).parent / "fixtures"
 # fixture -> (arch, our batch key, npz input name)
@@ -123,6 +123,20 @@ def test_backbone_alone_loads_from_its_prefix():
     assert len(keys) == len(model.backbone.weights)
     reader_keys = official_weight_keys(FIXTURES / "ft_wat_tiny_audioset")
     assert set(keys) == {k for k in reader_keys if "/_ops/" not in k}
+
+
+@pytest.mark.parametrize(
+    ("modality", "fixture"), [("video", "ft_vit_tiny_k400"), ("audio", "ft_wat_tiny_audioset")]
+)
+def test_classifier_backbone_initialises_from_a_pretraining_checkpoint(modality, fixture):
+    # tx_fac_tiny's ViT and WaT have the sizes of the fine-tune fixtures.
+    model = _build(fixture)
+    vatt.models.load_official_checkpoint(
+        model.backbone, FIXTURES / "tx_fac_tiny", prefix=PRETRAIN_BACKBONE_PREFIXES[modality]
+    )
+    arrays = np.load(FIXTURES / "tx_fac_tiny" / "inputs_outputs.npz")
+    pooled = model.backbone(arrays[f"inputs.{modality}"])["features_pooled"]
+    assert _relative_error(pooled, arrays[f"outputs.{modality}.features_pooled"]) < TOLERANCE
 
 
 def test_missing_checkpoint_is_a_file_not_found_error(tmp_path):

@@ -5,7 +5,6 @@ import math
 import keras
 import numpy as np
 import pytest
-import tensorflow as tf
 
 from vatt.models.registry import build, get_config, tiny_overrides
 from vatt.models.text import TextBackbone, TextConfig, load_word_embeddings
@@ -132,17 +131,12 @@ def test_checkpoint_mapping_covers_every_weight_once(arch):
     assert "p/embedding/embeddings" in mapped
 
 
-def test_t5_backward_reaches_every_trainable_weight_and_word_table_is_frozen():
-    model = _tiny("t5_small", dropout_rate=0.1)
-    ids = _ids([6, 16])
-    assert id(model.embedding.embeddings) not in {id(w) for w in model.trainable_weights}
-    with tf.GradientTape() as tape:
-        out = model(ids, training=True)
-        loss = tf.reduce_sum(out["features_pooled"] ** 2)
-    grads = tape.gradient(loss, model.trainable_weights)
-    assert len(grads) == 22
-    for weight, grad in zip(model.trainable_weights, grads, strict=True):
-        assert grad is not None and float(tf.reduce_max(tf.abs(grad))) > 0, weight.path
+def test_word_table_is_frozen_unless_configured():
+    frozen = _tiny("t5_small")
+    assert id(frozen.embedding.embeddings) not in {id(w) for w in frozen.trainable_weights}
+    assert len(frozen.trainable_weights) == 22
+    trainable = _tiny("t5_small", trainable_embeddings=True)
+    assert id(trainable.embedding.embeddings) in {id(w) for w in trainable.trainable_weights}
 
 
 def test_weights_round_trip(tmp_path):

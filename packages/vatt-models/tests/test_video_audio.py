@@ -115,12 +115,21 @@ def test_unknown_arch_and_unknown_override_are_errors_listing_the_choices():
         )
 
 
+def test_override_of_the_wrong_type_names_the_field_and_the_expected_type():
+    with pytest.raises(TypeError, match=r"backbone\.d_model must be int, got '32' \(str\)"):
+        vatt.models.get_config("vit_base", backbone={"d_model": "32"})
+    with pytest.raises(TypeError, match="num_classes must be int, got True"):
+        vatt.models.get_config("wat_base", num_classes=True)
+    assert vatt.models.get_config("wat_base", cls_dropout_rate=0).cls_dropout_rate == 0.0
+
+
 def test_config_yaml_round_trip(tmp_path):
     config = vatt.models.get_config("spt_medium", num_classes=50)
     path = tmp_path / "spt.yaml"
     config.to_yaml(path)
     restored = type(config).from_yaml(path)
     assert restored == config and isinstance(restored.backbone, SpTConfig)
+    assert type(config).from_yaml(config.to_yaml()) == config  # YAML text works too
     assert isinstance(vatt.models.get_config("wat_base").backbone, WaTConfig)
 
 

@@ -35,7 +35,12 @@ class Phase(enum.Enum):
     POSTPROCESS = "postprocess"
 
 
-FeatureType = tf.io.FixedLenFeature | tf.io.VarLenFeature | tf.io.FixedLenSequenceFeature
+FeatureType = (
+    tf.io.FixedLenFeature
+    | tf.io.VarLenFeature
+    | tf.io.FixedLenSequenceFeature
+    | tf.io.RaggedFeature
+)
 
 
 class SequenceExampleParserBuilder:

@@ -29,11 +29,9 @@ over the shards. A file that cannot be read is skipped and reported, not fatal.
 
 from __future__ import annotations
 
-import concurrent.futures
 import csv
 import dataclasses
 import math
-import multiprocessing
 import os
 import pathlib
 from collections.abc import Iterator, Sequence
@@ -44,6 +42,7 @@ import tensorflow as tf
 from tqdm import tqdm
 
 from vatt.data import features, records
+from vatt.data._parallel import ordered_map
 
 _COLUMN_ALIASES = {
     "path": "path",
@@ -224,15 +223,17 @@ def _read_audio(
     stream = container.streams.audio[0]
     if start > 0:
         container.seek(int(start / stream.time_base), stream=stream)
-    resampler = av.AudioResampler(format="flt", layout="mono", rate=sample_rate)
+    # Channels are averaged here rather than by swresample, whose downmix adds them at -3 dB each:
+    # two identical channels would come out 1.41 times louder and clip.
+    resampler = av.AudioResampler(format="fltp", rate=sample_rate)
     chunks, first_time = [], None
     for frame in container.decode(stream):
         if first_time is None:
             first_time = frame.time if frame.time is not None else 0.0
-        chunks += [f.to_ndarray().reshape(-1) for f in resampler.resample(frame)]
+        chunks += [f.to_ndarray().mean(axis=0) for f in resampler.resample(frame)]
         if frame.time is not None and frame.time > end:
             break
-    chunks += [f.to_ndarray().reshape(-1) for f in resampler.resample(None)]
+    chunks += [f.to_ndarray().mean(axis=0) for f in resampler.resample(None)]
     if first_time is None:
         return None
     waveform = np.concatenate(chunks) if chunks else np.zeros(0, np.float32)
@@ -368,7 +369,9 @@ def convert(
         records.ShardedRecordWriter(out, split, num_shards) as writer,
         tqdm(total=len(tasks), unit="clip", disable=not progress) as bar,
     ):
-        for source, (record, reason, has_audio) in zip(sources, _run(tasks, workers), strict=True):
+        for source, (record, reason, has_audio) in zip(
+            sources, ordered_map(_convert_one, tasks, workers), strict=True
+        ):
             bar.update()
             if record is None:
                 skipped.append((source.media_id, reason))
@@ -388,15 +391,3 @@ def convert(
         without_audio=tuple(without_audio),
         label_names=names,
     )
-
-
-def _run(tasks: list[tuple], workers: int) -> Iterator[tuple[bytes | None, str | None, bool]]:
-    if workers <= 1 or len(tasks) <= 1:
-        yield from (_convert_one(*task) for task in tasks)
-        return
-    # spawn, not fork: forking a process that has started TensorFlow's thread pools can hang.
-    context = multiprocessing.get_context("spawn")
-    with concurrent.futures.ProcessPoolExecutor(
-        min(workers, len(tasks)), mp_context=context
-    ) as pool:
-        yield from pool.map(_convert_one, *zip(*tasks, strict=True))

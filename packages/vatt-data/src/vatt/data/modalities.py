@@ -4,7 +4,7 @@ Step names (what ``remove_fn``/``replace_fn`` take) are ``<output>_<step>``, e.g
 ``video_decode_crop_resize``, ``video_augment_normalize`` (training: random flip, colour
 augmentation and normalisation fused in one XLA kernel; replace it with a composition of
 ``processors.random_flip_left_right``, ``normalize_image`` and ``color_default_augm`` to change one
-part), ``video_normalize`` (evaluation), ``video_reshape``; ``audio_sparse_to_dense``, ``audio_random_sample``,
+part), ``video_normalize`` (evaluation), ``video_reshape``; ``audio_first_entry``, ``audio_random_sample``,
 ``audio_gaussian_noise``, ``audio_reshape``; ``audio_spectrogram``, ``audio_spectrogram_reshape``;
 ``text_sparse_to_dense``, ``text_sample_captions``, ``text_tokenization``; ``label_sparse_to_dense``,
 ``label_one_hot``. Window sampling is stateful in the sampler, so video and audio windows start at
@@ -117,7 +117,7 @@ def add_image(
             )
             return {**features, name: video}
         if processors.CROP_BOX_KEY not in state:
-            height, width = processors.jpeg_shape(frames)
+            height, width = processors.jpeg_shape(frames, record)
             if is_training and crop_style == INCEPTION:
                 box = processors.inception_crop_box(height, width, seed=seed)
             else:
@@ -188,18 +188,19 @@ def add_audio(
     Gaussian noise of σ = ``noise_gamma`` · max|x| is added when ``noise_gamma`` > 0.
     """
     name = output_feature_name
-    factory.parser_builder.parse_feature(input_feature_name, tf.io.VarLenFeature(tf.float32), name)
+    # Ragged, not VarLen: a VarLen feature builds an int64 index pair per audio sample.
+    factory.parser_builder.parse_feature(input_feature_name, tf.io.RaggedFeature(tf.float32), name)
 
-    def to_dense(features):
-        sparse, record = features[name], features.get(F.KEY)
+    def first_entry(features):
+        ragged, record = features[name], features.get(F.KEY)
         data = [f"no waveform under {input_feature_name!r}"]
         if record is not None:
             data += ["record:", record]
-        with tf.control_dependencies([tf.debugging.Assert(sparse.dense_shape[0] > 0, data)]):
-            waveform = tf.sparse.to_dense(sparse)[0]
+        with tf.control_dependencies([tf.debugging.Assert(ragged.nrows() > 0, data)]):
+            waveform = ragged[0]
         return {**features, name: waveform}
 
-    factory.sampler_builder.add_fn(to_dense, fn_name=f"{name}_sparse_to_dense")
+    factory.sampler_builder.add_fn(first_entry, fn_name=f"{name}_first_entry")
     sample, sample_name = _sample_step(
         name,
         is_training=is_training,

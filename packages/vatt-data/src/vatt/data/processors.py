@@ -18,9 +18,11 @@ CROP_BOX_KEY = "crop_box"
 FLIP_KEY = "flip_left_right_is_flipped"
 
 
-def jpeg_shape(frames: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
-    """Height and width of the first JPEG of ``frames`` (all frames of a clip share them)."""
-    shape = tf.image.extract_jpeg_shape(frames[0])
+def jpeg_shape(frames: tf.Tensor, record: tf.Tensor | None = None) -> tuple[tf.Tensor, tf.Tensor]:
+    """Height and width of the first JPEG of ``frames`` (all frames of a clip share them), after
+    checking that every frame is a JPEG (the error names ``record``)."""
+    with tf.control_dependencies([check_jpeg(frames, record)]):
+        shape = tf.image.extract_jpeg_shape(frames[0])
     return shape[0], shape[1]
 
 
@@ -109,18 +111,17 @@ def decode_crop_resize(
     """Decode only window ``box`` (``[y, x, h, w]`` source pixels, widened to whole pixels) of each
     JPEG in ``frames`` and resize it to ``output_size`` squared: float32 ``[T, S, S, 3]`` in [0, 255].
     """
-    height, width = jpeg_shape(frames)
+    height, width = jpeg_shape(frames, record)
     y0 = tf.clip_by_value(tf.cast(tf.floor(box[0]), tf.int32), 0, height - 1)
     x0 = tf.clip_by_value(tf.cast(tf.floor(box[1]), tf.int32), 0, width - 1)
     y1 = tf.clip_by_value(tf.cast(tf.math.ceil(box[0] + box[2]), tf.int32), y0 + 1, height)
     x1 = tf.clip_by_value(tf.cast(tf.math.ceil(box[1] + box[3]), tf.int32), x0 + 1, width)
     window = tf.stack([y0, x0, y1 - y0, x1 - x0])
-    with tf.control_dependencies([check_jpeg(frames, record)]):
-        crops = tf.map_fn(
-            lambda jpeg: tf.image.decode_and_crop_jpeg(jpeg, window, channels=3),
-            frames,
-            fn_output_signature=tf.TensorSpec([None, None, 3], tf.uint8),
-        )
+    crops = tf.map_fn(
+        lambda jpeg: tf.image.decode_and_crop_jpeg(jpeg, window, channels=3),
+        frames,
+        fn_output_signature=tf.TensorSpec([None, None, 3], tf.uint8),
+    )
     resized = tf.image.resize(crops, [output_size, output_size])
     return tf.ensure_shape(resized, [frames.shape[0], output_size, output_size, 3])
 

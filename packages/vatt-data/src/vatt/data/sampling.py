@@ -41,6 +41,22 @@ def _gather_window(
         )
     with tf.control_dependencies(checks):
         indices = offset + tf.range(num_steps, dtype=tf.int32) * stride
+    if stride == 1:
+        # A contiguous window inside the sequence is a slice: no index tensor, no gather.
+        inside = offset + num_steps <= length
+        window = tf.cond(
+            inside,
+            lambda: sequence[offset : offset + num_steps],
+            lambda: _pad_or_loop(sequence, indices, length, policy, zero_pad),
+        )
+    else:
+        window = _pad_or_loop(sequence, indices, length, policy, zero_pad)
+    return tf.ensure_shape(window, [num_steps] + sequence.shape[1:].as_list())
+
+
+def _pad_or_loop(
+    sequence: tf.Tensor, indices: tf.Tensor, length: tf.Tensor, policy: str, zero_pad: bool
+) -> tf.Tensor:
     if policy == "pad":
         window = tf.gather(sequence, tf.minimum(indices, length - 1))
         if zero_pad:
@@ -48,7 +64,7 @@ def _gather_window(
             window = tf.where(valid, window, tf.zeros_like(window))
     else:
         window = tf.gather(sequence, tf.math.floormod(indices, length))
-    return tf.ensure_shape(window, [num_steps] + sequence.shape[1:].as_list())
+    return window
 
 
 def _check(condition: tf.Tensor, text: str, record: tf.Tensor | None) -> tf.Operation:

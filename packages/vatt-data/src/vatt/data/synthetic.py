@@ -24,10 +24,8 @@ Layout written under ``out_dir`` (the ``data_dir`` of the registered ``synthetic
 
 from __future__ import annotations
 
-import concurrent.futures
 import dataclasses
 import json
-import multiprocessing
 import os
 import pathlib
 import re
@@ -35,6 +33,7 @@ import re
 import numpy as np
 
 from vatt.data import features, records
+from vatt.data._parallel import ordered_map
 from vatt.data.registry import DatasetSpec, register_dataset
 
 COLOURS = ("red", "green", "blue", "yellow")
@@ -292,16 +291,8 @@ def write_synthetic_dataset(
         tasks += [(str(out), split, s, shards, count, config) for s in range(shards)]
     if workers is None:
         workers = (os.cpu_count() or 1) if sum(sizes.values()) >= _PARALLEL_MIN_CLIPS else 1
-    if workers > 1:
-        # spawn, not fork: forking a process that has started TensorFlow's thread pools can hang.
-        context = multiprocessing.get_context("spawn")
-        with concurrent.futures.ProcessPoolExecutor(
-            min(workers, len(tasks)), mp_context=context
-        ) as pool:
-            list(pool.map(_write_shard, *zip(*tasks, strict=True)))
-    else:
-        for task in tasks:
-            _write_shard(*task)
+    for _ in ordered_map(_write_shard, tasks, workers):
+        pass
     (out / "vocab.txt").write_text("\n".join(vocabulary()) + "\n", encoding="utf-8")
     (out / "labels.txt").write_text("\n".join(CLASS_NAMES) + "\n", encoding="utf-8")
     info = {

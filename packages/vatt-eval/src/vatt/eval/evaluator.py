@@ -13,6 +13,7 @@ import os
 import pathlib
 from collections.abc import Sequence
 
+import keras
 import tensorflow as tf
 
 import vatt.models
@@ -76,8 +77,16 @@ class RunEvaluator:
             self.datasets = (self.config.data.eval.name,)
         for name in self.datasets:
             get_dataset_spec(name)  # an unknown name fails before the model is built
-        self.model = vatt.train.build_model(self.config)
-        self._predict = make_predict(self.model)
+        self._model = None
+        self._predict = None
+
+    @property
+    def model(self) -> keras.Model:
+        """The run's model, built on first use (so that bad arguments fail fast)."""
+        if self._model is None:
+            self._model = vatt.train.build_model(self.config)
+            self._predict = make_predict(self._model)
+        return self._model
 
     @property
     def final_step(self) -> int:
@@ -99,7 +108,7 @@ class RunEvaluator:
 
     def metrics(self, checkpoint: str | os.PathLike) -> dict[str, float]:
         """Restore ``checkpoint`` and compute every metric of the run's evaluation."""
-        prefix = self.restore(checkpoint)
+        prefix = self.restore(checkpoint)  # builds the model, and with it self._predict
         logger.info("evaluating %s on %s", prefix, ", ".join(self.datasets))
         settings, data = self.settings, self.config.data
         if self.config.mode == "pretrain":

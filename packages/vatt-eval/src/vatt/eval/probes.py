@@ -189,10 +189,15 @@ def select_svm_c(
     """
     if not 0.0 < holdout_fraction < 1.0:
         raise ValueError(f"holdout_fraction must lie in (0, 1), got {holdout_fraction}")
-    class_counts = np.bincount(labels)[np.unique(labels)]
-    stratify = labels if np.all(class_counts >= 2) else None
+    num_clips, class_counts = labels.shape[0], np.bincount(labels)[np.unique(labels)]
+    num_held = max(int(round(holdout_fraction * num_clips)), 1)
+    stratify = None
+    # Stratifying needs every class twice and room for one clip per class on each side.
+    if np.all(class_counts >= 2) and num_clips >= 2 * class_counts.size:
+        num_held = min(max(num_held, class_counts.size), num_clips - class_counts.size)
+        stratify = labels
     fit_x, held_x, fit_y, held_y = model_selection.train_test_split(
-        features, labels, test_size=holdout_fraction, random_state=seed, stratify=stratify
+        features, labels, test_size=num_held, random_state=seed, stratify=stratify
     )
     if np.unique(fit_y).size < 2:
         raise ValueError("the train split is too small to hold out a part for choosing C")

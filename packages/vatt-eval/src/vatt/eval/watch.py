@@ -120,7 +120,9 @@ def _evaluate_if_still_there(metric_fn: MetricFn, step: int, prefix: str):
     logger.info("evaluating ckpt-%d", step)
     try:
         return metric_fn(prefix)
-    except (tf.errors.NotFoundError, FileNotFoundError):
+    except Exception:
+        # Whatever the reader raised, a checkpoint that is gone was rotated away; any other
+        # failure is a real one.
         if _exists(prefix):
             raise
         logger.warning(

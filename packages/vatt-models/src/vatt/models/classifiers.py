@@ -93,6 +93,8 @@ class Classifier(keras.Model):
             config.num_classes,
             kernel_initializer=self._kernel_initializer(),
             bias_initializer=self._bias_initializer(),
+            # Logits in the variable dtype (float32 under mixed precision) for a stable loss.
+            dtype=keras.mixed_precision.global_policy().variable_dtype,
             name="classification",
         )
         self.cls.build((None, config.backbone.output_dim))

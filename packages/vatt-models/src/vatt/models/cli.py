@@ -103,7 +103,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     try:
         written = convert(args.arch, args.checkpoint, args.output, args.config, args.override)
-    except (KeyError, ValueError, FileNotFoundError) as error:
+    except (KeyError, TypeError, ValueError, FileNotFoundError) as error:
         print(f"vatt-models convert: {error}", file=sys.stderr)
         return 2
     print(f"wrote {written}")

@@ -14,10 +14,13 @@ from __future__ import annotations
 
 import dataclasses
 import pathlib
+import types
+import typing
 from collections.abc import Callable
 from typing import Any, Self
 
 import keras
+import numpy as np
 import yaml
 
 Builder = Callable[[Any], keras.Model]
@@ -48,11 +51,21 @@ class ArchConfig:
 
     @classmethod
     def from_yaml(cls, source: str | pathlib.Path) -> Self:
-        """Config read from a YAML file path or YAML text (``yaml.safe_load`` only)."""
-        path = pathlib.Path(source) if not str(source).lstrip().startswith("{") else None
-        if path is not None and path.suffix in (".yaml", ".yml") and not path.exists():
-            raise FileNotFoundError(f"config file {path} does not exist")
-        text = path.read_text() if path is not None and path.exists() else str(source)
+        """Config read from a YAML file or YAML text (``yaml.safe_load`` only).
+
+        ``source`` is a file when it is a ``pathlib.Path`` or a one-line string ending in
+        ``.yaml``/``.yml``; any other string is YAML text.
+        """
+        is_file = isinstance(source, pathlib.Path) or (
+            "\n" not in source and source.strip().endswith((".yaml", ".yml"))
+        )
+        if is_file:
+            path = pathlib.Path(source)
+            if not path.is_file():
+                raise FileNotFoundError(f"config file {path} does not exist")
+            text = path.read_text()
+        else:
+            text = source
         values = yaml.safe_load(text) or {}
         if not isinstance(values, dict):
             raise ValueError(f"{cls.__name__} YAML must be a mapping, got {type(values).__name__}")
@@ -73,6 +86,7 @@ def _plain(value: Any) -> Any:
 
 def _replace(config: Any, overrides: dict[str, Any], where: str) -> Any:
     fields = {f.name: f for f in dataclasses.fields(config)}
+    hints = _type_hints(type(config))
     changes = {}
     for key, value in overrides.items():
         if key not in fields:
@@ -84,8 +98,47 @@ def _replace(config: Any, overrides: dict[str, Any], where: str) -> Any:
             value = _replace(current, value, f"{where}.{key}")
         elif isinstance(current, tuple) and isinstance(value, list):
             value = tuple(value)
+        else:
+            value = _checked_scalar(value, hints.get(key), f"{where}.{key}")
         changes[key] = value
     return dataclasses.replace(config, **changes)
+
+
+def _type_hints(cls: type) -> dict[str, Any]:
+    try:
+        return typing.get_type_hints(cls)
+    except (NameError, TypeError):  # an unresolvable annotation: no scalar checks for it
+        return {}
+
+
+def _is_a(value: Any, scalar: type) -> bool:
+    if scalar is bool:
+        return isinstance(value, bool | np.bool_)
+    if isinstance(value, bool | np.bool_):
+        return False
+    if scalar is int:
+        return isinstance(value, int | np.integer)
+    if scalar is float:
+        return isinstance(value, int | float | np.integer | np.floating)
+    return isinstance(value, scalar)
+
+
+def _checked_scalar(value: Any, hint: Any, where: str) -> Any:
+    """``value`` checked against a scalar annotation (int, float, bool, str, optionally | None).
+
+    A wrong type would otherwise surface much later as an obscure error inside a layer.
+    """
+    options = typing.get_args(hint) if isinstance(hint, types.UnionType) else (hint,)
+    scalars = [t for t in options if t in (int, float, bool, str)]
+    if not scalars or any(t not in (int, float, bool, str, type(None)) for t in options):
+        return value
+    if value is None and type(None) in options:
+        return value
+    for scalar in scalars:
+        if _is_a(value, scalar):
+            return float(value) if scalar is float else value
+    names = " or ".join(t.__name__ for t in options)
+    raise TypeError(f"{where} must be {names}, got {value!r} ({type(value).__name__})")
 
 
 def register_arch(

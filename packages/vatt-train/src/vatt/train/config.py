@@ -32,7 +32,13 @@ from vatt.train.optim_config import (
     ScheduleConfig,
     StepCosineWarmupConfig,
 )
-from vatt.train.overrides import ConfigError, apply_overrides, read_yaml_mapping, to_plain
+from vatt.train.overrides import (
+    ConfigError,
+    apply_overrides,
+    expand_dotted,
+    read_yaml_mapping,
+    to_plain,
+)
 from vatt.train.strategies import STRATEGY_TYPES
 
 MODES = ("pretrain", "finetune")
@@ -171,7 +177,7 @@ def resolve_config(
     if config_file:
         layers.append((read_yaml_mapping(config_file), f"config file {config_file}"))
     if params_override:
-        layers.append((dict(params_override), "--params_override"))
+        layers.append((expand_dotted(params_override), "--params_override"))
     explicit_classes = False
     for overrides, source in layers:
         for key in ("mode", "model_arch"):

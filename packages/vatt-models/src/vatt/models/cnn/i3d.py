@@ -84,10 +84,11 @@ class I3DConfig(ArchConfig):
 
 
 class Unit3D(keras.layers.Layer):
-    """Conv3D ("same", no bias) -> BatchNorm -> ReLU."""
+    """Conv3D ("same", no bias) -> BatchNorm -> ReLU, on ``in_channels`` input channels."""
 
     def __init__(
         self,
+        in_channels: int,
         filters: int,
         kernel_size: int,
         batch_norm: BatchNormSettings,
@@ -95,10 +96,14 @@ class Unit3D(keras.layers.Layer):
         **kwargs,
     ) -> None:
         super().__init__(**kwargs)
+        self.filters = filters
         self.conv3d = keras.layers.Conv3D(
             filters, kernel_size, strides=strides, padding="same", use_bias=False, name="conv3d"
         )
         self.bn = batch_norm.layer("bn")
+        self.conv3d.build((None, None, None, None, in_channels))
+        self.bn.build((None, None, None, None, filters))
+        self.built = True
 
     def call(self, inputs, training=False):
         return ops.relu(self.bn(self.conv3d(inputs), training=training))
@@ -123,15 +128,27 @@ class InceptionBlock3D(keras.layers.Layer):
         "unit3d_b3_1",
     )
 
-    def __init__(self, filters: InceptionFilters, batch_norm: BatchNormSettings, **kwargs) -> None:
+    def __init__(
+        self,
+        in_channels: int,
+        filters: InceptionFilters,
+        batch_norm: BatchNormSettings,
+        **kwargs,
+    ) -> None:
         super().__init__(**kwargs)
-        self.unit3d_b0_0 = Unit3D(filters.branch_0, 1, batch_norm, name="unit3d_b0_0")
-        self.unit3d_b1_0 = Unit3D(filters.branch_1[0], 1, batch_norm, name="unit3d_b1_0")
-        self.unit3d_b1_1 = Unit3D(filters.branch_1[1], 3, batch_norm, name="unit3d_b1_1")
-        self.unit3d_b2_0 = Unit3D(filters.branch_2[0], 1, batch_norm, name="unit3d_b2_0")
-        self.unit3d_b2_1 = Unit3D(filters.branch_2[1], 3, batch_norm, name="unit3d_b2_1")
+        bn, c_in = batch_norm, in_channels
+        self.unit3d_b0_0 = Unit3D(c_in, filters.branch_0, 1, bn, name="unit3d_b0_0")
+        self.unit3d_b1_0 = Unit3D(c_in, filters.branch_1[0], 1, bn, name="unit3d_b1_0")
+        self.unit3d_b1_1 = Unit3D(
+            filters.branch_1[0], filters.branch_1[1], 3, bn, name="unit3d_b1_1"
+        )
+        self.unit3d_b2_0 = Unit3D(c_in, filters.branch_2[0], 1, bn, name="unit3d_b2_0")
+        self.unit3d_b2_1 = Unit3D(
+            filters.branch_2[0], filters.branch_2[1], 3, bn, name="unit3d_b2_1"
+        )
         self.max3d_b3_0 = keras.layers.MaxPooling3D(3, strides=1, padding="same")
-        self.unit3d_b3_1 = Unit3D(filters.branch_3, 1, batch_norm, name="unit3d_b3_1")
+        self.unit3d_b3_1 = Unit3D(c_in, filters.branch_3, 1, bn, name="unit3d_b3_1")
+        self.built = True
 
     def call(self, inputs, training=False):
         branch_0 = self.unit3d_b0_0(inputs, training=training)
@@ -180,20 +197,17 @@ class I3D(keras.layers.Layer):
         super().__init__(name=name, **kwargs)
         self.config = config or I3DConfig()
         bn = self.config.batch_norm()
-        self.conv3d_1a_7x7 = Unit3D(64, 7, bn, strides=2, name="conv3d_1a_7x7")
-        self.conv3d_2b_1x1 = Unit3D(64, 1, bn, name="conv3d_2b_1x1")
-        self.conv3d_2c_3x3 = Unit3D(192, 3, bn, name="conv3d_2c_3x3")
+        self.conv3d_1a_7x7 = Unit3D(3, 64, 7, bn, strides=2, name="conv3d_1a_7x7")
+        self.conv3d_2b_1x1 = Unit3D(64, 64, 1, bn, name="conv3d_2b_1x1")
+        self.conv3d_2c_3x3 = Unit3D(64, 192, 3, bn, name="conv3d_2c_3x3")
         for pool_name, (pool_size, strides) in MAX_POOLS.items():
             pool = keras.layers.MaxPooling3D(pool_size, strides, padding="same", name=pool_name)
             setattr(self, pool_name, pool)
+        channels = self.conv3d_2c_3x3.filters
         for block_name, filters in INCEPTION_FILTERS.items():
-            setattr(self, block_name, InceptionBlock3D(filters, bn, name=block_name))
+            setattr(self, block_name, InceptionBlock3D(channels, filters, bn, name=block_name))
+            channels = filters.out_channels
         self.flatten_grid = keras.layers.Reshape((-1, self.config.output_dim))
-        self.build((None, None, None, None, 3))
-
-    def build(self, input_shape):
-        # One symbolic pass creates every weight, so the backbone is complete once constructed.
-        self.call(keras.KerasTensor(input_shape))
         self.built = True
 
     def call(self, inputs, training=False):

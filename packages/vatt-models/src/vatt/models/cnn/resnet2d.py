@@ -64,10 +64,17 @@ class ResNet2DConfig(ArchConfig):
         )
 
 
+def _built(layer: keras.layers.BatchNormalization, channels: int):
+    layer.build((None, None, None, channels))
+    return layer
+
+
 class ConvFixedPadding(keras.layers.Layer):
     """Conv2D without bias; a strided conv pads ``(k - 1) // 2`` before and the rest after."""
 
-    def __init__(self, filters: int, kernel_size: int, strides: int = 1, **kwargs) -> None:
+    def __init__(
+        self, in_channels: int, filters: int, kernel_size: int, strides: int = 1, **kwargs
+    ) -> None:
         super().__init__(**kwargs)
         self.pad = None
         if strides > 1 and kernel_size > 1:
@@ -82,6 +89,8 @@ class ConvFixedPadding(keras.layers.Layer):
             use_bias=False,
             name="conv2d",
         )
+        self.conv2d.build((None, None, None, in_channels))
+        self.built = True
 
     def call(self, inputs):
         return self.conv2d(inputs if self.pad is None else self.pad(inputs))
@@ -92,6 +101,7 @@ class BottleneckBlock(keras.layers.Layer):
 
     def __init__(
         self,
+        in_channels: int,
         filters: int,
         strides: int,
         batch_norm: BatchNormSettings,
@@ -99,17 +109,26 @@ class BottleneckBlock(keras.layers.Layer):
         **kwargs,
     ) -> None:
         super().__init__(**kwargs)
+        out_channels = 4 * filters
         self.projection = None
         self.projection_bn = None
         if use_projection:
-            self.projection = ConvFixedPadding(4 * filters, 1, strides, name="projection")
-            self.projection_bn = batch_norm.layer("projection_bn")
-        self.conv_1 = ConvFixedPadding(filters, 1, name="conv_1")
-        self.bn_1 = batch_norm.layer("bn_1")
-        self.conv_2 = ConvFixedPadding(filters, 3, strides, name="conv_2")
-        self.bn_2 = batch_norm.layer("bn_2")
-        self.conv_3 = ConvFixedPadding(4 * filters, 1, name="conv_3")
-        self.bn_3 = batch_norm.layer("bn_3", zero_init=True)
+            self.projection = ConvFixedPadding(
+                in_channels, out_channels, 1, strides, name="projection"
+            )
+            self.projection_bn = _built(batch_norm.layer("projection_bn"), out_channels)
+        elif in_channels != out_channels:
+            raise ValueError(
+                f"an identity shortcut needs in_channels == 4 * filters, got {in_channels} "
+                f"and {out_channels}; use a projection"
+            )
+        self.conv_1 = ConvFixedPadding(in_channels, filters, 1, name="conv_1")
+        self.bn_1 = _built(batch_norm.layer("bn_1"), filters)
+        self.conv_2 = ConvFixedPadding(filters, filters, 3, strides, name="conv_2")
+        self.bn_2 = _built(batch_norm.layer("bn_2"), filters)
+        self.conv_3 = ConvFixedPadding(filters, out_channels, 1, name="conv_3")
+        self.bn_3 = _built(batch_norm.layer("bn_3", zero_init=True), out_channels)
+        self.built = True
 
     def call(self, inputs, training=False):
         shortcut = inputs
@@ -150,31 +169,31 @@ class ResNet2D(keras.layers.Layer):
         self.config.validate()
         width = self.config.width_multiplier
         bn = self.config.batch_norm()
-        self.stem_conv = ConvFixedPadding(64 * width, 7, 2, name="stem_conv")
-        self.stem_bn = bn.layer("stem_bn")
+        channels = 64 * width
+        self.stem_conv = ConvFixedPadding(
+            self.config.input_channels, channels, 7, 2, name="stem_conv"
+        )
+        self.stem_bn = _built(bn.layer("stem_bn"), channels)
         self.stem_pool = keras.layers.MaxPooling2D(3, strides=2, padding="same")
         self.block_groups = []
         for group, (blocks, filters, strides) in enumerate(
             zip(self.config.blocks_per_group, GROUP_FILTERS, GROUP_STRIDES, strict=True)
         ):
-            self.block_groups.append(
-                [
+            group_blocks = []
+            for block in range(blocks):
+                group_blocks.append(
                     BottleneckBlock(
+                        channels,
                         filters * width,
                         strides if block == 0 else 1,
                         bn,
                         use_projection=block == 0,
                         name=f"group_{group + 1}_block_{block + 1}",
                     )
-                    for block in range(blocks)
-                ]
-            )
+                )
+                channels = 4 * filters * width
+            self.block_groups.append(group_blocks)
         self.flatten_grid = keras.layers.Reshape((-1, self.config.output_dim))
-        self.build((None, None, None, self.config.input_channels))
-
-    def build(self, input_shape):
-        # One symbolic pass creates every weight, so the backbone is complete once constructed.
-        self.call(keras.KerasTensor(input_shape))
         self.built = True
 
     def call(self, inputs, training=False):

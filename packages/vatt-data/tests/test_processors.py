@@ -1,0 +1,152 @@
+"""Crop geometry, fused decode, colour operations and label processing against references."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from vatt.data import processors
+
+
+def _jpegs(frames):
+    return tf.stack([tf.io.encode_jpeg(f, quality=95) for f in frames])
+
+
+def test_central_vgg_box_matches_hand_computation():
+    # 256x340 -> shorter side 224: 224 x (340 * 224 // 256 = 297); central x offset (297-224)//2.
+    box = processors.vgg_crop_box(tf.constant(256), tf.constant(340), 224, 224, random=False)
+    np.testing.assert_allclose(box, [0.0, 36 * 340 / 297, 256.0, 224 * 340 / 297], rtol=1e-6)
+
+
+def test_random_vgg_boxes_stay_inside_and_jitter_the_aspect_ratio():
+    boxes = np.stack(
+        [
+            processors.vgg_crop_box(
+                tf.constant(256), tf.constant(340), 224, 224, random=True, scale_jitter=True
+            ).numpy()
+            for _ in range(300)
+        ]
+    )
+    y, x, h, w = boxes.T
+    assert (y >= 0).all() and (x >= 0).all()
+    assert (y + h <= 256 + 1e-3).all() and (x + w <= 340 + 1e-3).all()
+    ratio = h / w  # 1 without jitter; factors in [0.8, 1.2) bound it by 1.2 / 0.8 either way
+    assert ratio.min() < 0.9 and ratio.max() > 1.1
+    assert ratio.min() > 0.8 / 1.2 - 0.02 and ratio.max() < 1.2 / 0.8 + 0.02
+    assert np.isclose(ratio, 1.0, atol=1e-2).mean() > 0.15  # the 20% of clips left unjittered
+
+
+def test_inception_boxes_respect_area_and_aspect_ranges():
+    boxes = np.stack(
+        [
+            processors.inception_crop_box(tf.constant(120), tf.constant(160)).numpy()
+            for _ in range(200)
+        ]
+    )
+    y, x, h, w = boxes.T
+    assert (y + h <= 120).all() and (x + w <= 160).all()
+    area = h * w / (120 * 160)
+    assert area.min() >= 0.08 - 0.01 and area.max() <= 1.0
+    assert area.std() > 0.1
+
+
+def test_decode_crop_resize_equals_decode_then_crop_then_resize(gradient_frames):
+    frames = gradient_frames(3, 80, 120)
+    jpegs = _jpegs(frames)
+    out = processors.decode_crop_resize(jpegs, tf.constant([8.0, 16.0, 64.0, 96.0]), 32)
+    decoded = tf.stack([tf.io.decode_jpeg(j) for j in jpegs])
+    reference = tf.image.resize(decoded[:, 8:72, 16:112], [32, 32])
+    assert out.shape == (3, 32, 32, 3) and out.dtype == tf.float32
+    np.testing.assert_allclose(out, reference, atol=1.0)
+
+
+def test_three_crops_along_the_longer_side(gradient_frames):
+    frames = gradient_frames(2, 40, 60)
+    jpegs = _jpegs(frames)
+    out = processors.decode_resize_multi_crop(jpegs, 32, 32, 3).numpy()
+    # 40x60 -> 32 x (60 * 32 // 40 = 48); crops at x = 0, 8, 16.
+    resized = tf.image.resize(tf.stack([tf.io.decode_jpeg(j) for j in jpegs]), [32, 48]).numpy()
+    assert out.shape == (6, 32, 32, 3)
+    for i, x in enumerate((0, 8, 16)):
+        np.testing.assert_allclose(out[2 * i : 2 * i + 2], resized[:, :, x : x + 32], atol=1e-4)
+
+
+def test_not_a_jpeg_is_an_error_naming_the_record():
+    with pytest.raises(tf.errors.InvalidArgumentError, match="(?s)not a JPEG.*shard-1#7"):
+        processors.decode_crop_resize(
+            tf.constant([b"garbage"]),
+            tf.constant([0.0, 0.0, 4.0, 4.0]),
+            4,
+            record=tf.constant("shard-1#7"),
+        )
+
+
+@pytest.mark.parametrize("value", [0.35, 1.3])
+def test_rgb_saturation_and_hue_match_tf_image(value):
+    rng = np.random.default_rng(0)
+    rgb = tf.constant(rng.uniform(-0.2, 1.2, size=(2, 16, 16, 3)).astype(np.float32))
+    np.testing.assert_allclose(
+        processors.adjust_saturation(rgb, value), tf.image.adjust_saturation(rgb, value), atol=1e-5
+    )
+    delta = value - 0.5  # -0.15 and 0.8
+    np.testing.assert_allclose(
+        processors.adjust_hue(rgb, delta), tf.image.adjust_hue(rgb, delta), atol=1e-5
+    )
+
+
+def test_fused_colour_jitter_matches_dmvr_sequence_of_tf_ops():
+    rng = np.random.default_rng(1)
+    video = tf.constant(rng.uniform(0, 1, size=(3, 8, 8, 3)).astype(np.float32))
+    params = tf.constant([0.1, 1.3, 0.7, -0.15])
+    reference = tf.image.adjust_brightness(video, 0.1)
+    reference = tf.image.adjust_saturation(reference, 1.3)
+    reference = tf.image.adjust_contrast(reference, 0.7)
+    reference = tf.clip_by_value(tf.image.adjust_hue(reference, -0.15), 0.0, 1.0)
+    np.testing.assert_allclose(processors.color_jitter(video, params), reference, atol=1e-5)
+
+
+def test_flip_color_normalize_without_colour_is_flip_then_normalize():
+    frames = tf.constant(np.arange(2 * 4 * 4 * 3, dtype=np.float32).reshape(2, 4, 4, 3))
+    flips = []
+    for _ in range(20):
+        state = {}
+        out = processors.flip_color_normalize(
+            frames, state, random_flip=True, color_augment=False, zero_centering=True
+        )
+        flipped = bool(state[processors.FLIP_KEY])
+        expected = (tf.reverse(frames, [2]) if flipped else frames) * 2 / 255 - 1
+        np.testing.assert_allclose(out, expected, atol=1e-6)
+        flips.append(flipped)
+    assert 0 < sum(flips) < 20
+    coloured = processors.flip_color_normalize(
+        frames * 0 + 128, {}, random_flip=False, color_augment=True, zero_centering=True
+    )
+    assert float(tf.reduce_min(coloured)) >= -1.0 and float(tf.reduce_max(coloured)) <= 1.0
+
+
+def test_labels_multi_hot_and_errors():
+    np.testing.assert_array_equal(processors.labels_to_multi_hot([2], 4), [0, 0, 1, 0])
+    np.testing.assert_array_equal(processors.labels_to_multi_hot([0, 3, 3], 4), [1, 0, 0, 1])
+    with pytest.raises(tf.errors.InvalidArgumentError, match=r"(?s)in \[0, 4\).*a.tfrecord#3"):
+        processors.labels_to_multi_hot([4], 4, tf.constant("a.tfrecord#3"))
+    with pytest.raises(tf.errors.InvalidArgumentError, match="no label"):
+        processors.labels_to_multi_hot(tf.constant([], tf.int64), 4)
+
+
+def test_label_smoothing():
+    smoothed = processors.label_smoothing(tf.constant([[0.0, 1.0, 0.0, 0.0]]), 0.1)
+    np.testing.assert_allclose(smoothed, [[0.025, 0.925, 0.025, 0.025]], rtol=1e-6)
+
+
+def test_beta_samples_have_the_beta_moments():
+    samples = processors.sample_beta([40000], 10.0, 2.0, seed=3).numpy()
+    assert samples.mean() == pytest.approx(10 / 12, abs=0.004)
+    assert samples.var() == pytest.approx(20 / (144 * 13), rel=0.05)
+
+
+def test_mixup_is_a_convex_combination_with_a_partner():
+    batch = {"x": tf.eye(6), "label": tf.eye(6) * 2}
+    mixed = processors.batched_mixup(batch, "x", alpha=5.0, beta=5.0, mix_labels=True)
+    x, label = mixed["x"].numpy(), mixed["label"].numpy()
+    np.testing.assert_allclose(x.sum(axis=1), 1.0, rtol=1e-6)
+    assert ((x > 0).sum(axis=1) <= 2).all()
+    np.testing.assert_allclose(label, 2 * x, rtol=1e-6)  # same lambda and partner for labels
