@@ -206,3 +206,17 @@ def test_bad_options_are_rejected():
         convert.ConvertOptions(fps=0)
     with pytest.raises(ValueError, match="jpeg_quality"):
         convert.ConvertOptions(jpeg_quality=101)
+
+
+def test_an_end_beyond_the_video_is_not_padded(videos):
+    options = convert.ConvertOptions(fps=10, shorter_side=None)
+    jpegs, waveform = convert.read_clip(
+        convert.ClipSource(str(videos / "tone.mp4"), 1.5, 9.0), options
+    )
+    # 1.5 s to the end of the 2 s video: 5 frames and 0.5 s of audio.
+    assert len(jpegs) == 5 and waveform.shape == (24_000,)
+    assert tuple(tf.image.extract_jpeg_shape(jpegs[0]).numpy()) == (64, 128, 3)
+    jpegs, waveform = convert.read_clip(
+        convert.ClipSource(str(videos / "silent.mp4"), 0.2), options
+    )
+    assert len(jpegs) == 8 and waveform is None

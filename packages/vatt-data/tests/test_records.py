@@ -177,3 +177,15 @@ def test_write_records_is_all_or_nothing(tmp_path):
 def test_sharded_writer_rejects_split_names_that_break_tables(tmp_path, split):
     with pytest.raises(ValueError, match="plain name"):
         records.ShardedRecordWriter(tmp_path, split, 1)
+
+
+def test_shards_of_an_earlier_run_with_another_count_are_an_error(tmp_path):
+    with records.ShardedRecordWriter(tmp_path, "train", 2) as writer:
+        writer.write(_serialized(0))
+    # The same count is overwritten; another count would be globbed together with the old shards.
+    with records.ShardedRecordWriter(tmp_path, "train", 2) as writer:
+        writer.write(_serialized(1))
+    assert _labels_in(tmp_path / "train-00000-of-00002") == [1]
+    with pytest.raises(FileExistsError, match="2 shards of split 'train'.*train-00000-of-00002"):
+        records.ShardedRecordWriter(tmp_path, "train", 3)
+    records.ShardedRecordWriter(tmp_path, "test", 3).close()

@@ -119,7 +119,9 @@ def test_written_dataset_matches_its_spec(tmp_path):
     spec = synthetic.write_synthetic_dataset(tmp_path, 14, 12, CONFIG, num_shards=2)
     assert spec == synthetic.synthetic_spec(CONFIG)
     assert spec.fps == 10 and spec.sample_rate == 16_000 and spec.num_classes == 12
-    assert get_dataset_spec("synthetic") == synthetic.SYNTHETIC == synthetic.synthetic_spec()
+    # Importing vatt.data registers the default configuration (other tests may re-register it).
+    assert synthetic.SYNTHETIC == synthetic.synthetic_spec()
+    assert get_dataset_spec("synthetic").num_classes == 12
     train = spec.shards("train", str(tmp_path))
     assert train == resolve_table(str(tmp_path / "train@2"))
     labels = []
@@ -164,3 +166,10 @@ def test_bad_config_names_the_field(kwargs, message):
 def test_unknown_split_is_rejected():
     with pytest.raises(ValueError, match="split"):
         synthetic.make_clip("valid", 0)
+
+
+def test_rewriting_with_another_shard_count_is_refused(tmp_path):
+    small = synthetic.SyntheticConfig(num_frames=2, frame_size=16, sample_rate=8000)
+    synthetic.write_synthetic_dataset(tmp_path, 2, 2, small, num_shards=1)
+    with pytest.raises(FileExistsError, match="split 'train'"):
+        synthetic.write_synthetic_dataset(tmp_path, 2, 2, small, num_shards=2)

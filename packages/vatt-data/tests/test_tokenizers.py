@@ -69,7 +69,7 @@ def test_sentencepiece_tokenizer_round_trip(tmp_path):
     sentencepiece.SentencePieceTrainer.train(
         input=str(corpus),
         model_prefix=str(tmp_path / "sp"),
-        vocab_size=30,
+        vocab_size=12,
         pad_id=0,
         unk_id=1,
         bos_id=2,

@@ -14,7 +14,7 @@ import tensorflow as tf
 from vatt.eval.results import read_results
 from vatt.eval.watch import available_checkpoints, checkpoint_step, watch_run
 
-# A stand-in trainer, in its own process: every few tenths of a second it publishes the next
+# A stand-in trainer, in its own process: every 0.2 s it publishes the next
 # checkpoint as tf.train.CheckpointManager(max_to_keep=2) does on disk (data and index files,
 # then the `checkpoint` state file replaced atomically) and deletes the oldest one. The checkpoint
 # files are real ones, written beforehand by TensorFlow, so the process starts without importing
@@ -34,12 +34,12 @@ TRAINER = textwrap.dedent(
             for path in run_dir.glob(old + ".*"):
                 path.unlink()
         kept = kept[-2:]
-        state = f'model_checkpoint_path: "{kept[-1]}"\n' + "".join(
-            f'all_model_checkpoint_paths: "{k}"\n' for k in kept
+        state = f'model_checkpoint_path: "{kept[-1]}"\\n' + "".join(
+            f'all_model_checkpoint_paths: "{k}"\\n' for k in kept
         )
         (run_dir / "checkpoint.tmp").write_text(state)
         os.replace(run_dir / "checkpoint.tmp", run_dir / "checkpoint")
-        time.sleep(0.4)
+        time.sleep(0.2)
     """
 )
 
@@ -58,7 +58,7 @@ def _restored_values(prefix):
     """Metric function: restore the checkpoint and report what it holds."""
     step, kernel = tf.Variable(0, dtype=tf.int64), tf.Variable(tf.zeros([4, 3]))
     tf.train.Checkpoint(step=step, kernel=kernel).read(prefix).assert_existing_objects_matched()
-    time.sleep(0.5)  # slower than the trainer, so rotation deletes some checkpoints meanwhile
+    time.sleep(1.0)  # slower than the trainer, so rotation deletes some checkpoints meanwhile
     return {"restored_step": float(step.numpy()), "kernel_mean": float(kernel.numpy().mean())}
 
 

@@ -95,13 +95,13 @@ def test_every_model_weight_and_no_optimizer_slot_is_loaded(loaded):
 
 def test_a_deeper_model_names_the_missing_checkpoint_keys():
     model = _build("ft_vit_tiny_k400", backbone={"num_layers": 3})
-    with pytest.raises(ValueError, match=r"not in the checkpoint: \[.*_base/tx/layers/2/"):
+    with pytest.raises(ValueError, match=r"not in the checkpoint:\n\s+\S+/_base/tx/layers/2/"):
         vatt.models.load_official_checkpoint(model, FIXTURES / "ft_vit_tiny_k400")
 
 
 def test_a_shallower_model_names_the_unmapped_checkpoint_keys():
     model = _build("ft_wat_tiny_audioset", backbone={"num_layers": 1})
-    with pytest.raises(ValueError, match=r"have no model variable: \[.*_base/tx/layers/1/"):
+    with pytest.raises(ValueError, match=r"have no model variable:\n\s+\S+/_base/tx/layers/1/"):
         vatt.models.load_official_checkpoint(model, FIXTURES / "ft_wat_tiny_audioset")
 
 
@@ -137,6 +137,14 @@ def test_classifier_backbone_initialises_from_a_pretraining_checkpoint(modality,
     arrays = np.load(FIXTURES / "tx_fac_tiny" / "inputs_outputs.npz")
     pooled = model.backbone(arrays[f"inputs.{modality}"])["features_pooled"]
     assert _relative_error(pooled, arrays[f"outputs.{modality}.features_pooled"]) < TOLERANCE
+
+
+def test_a_pretraining_checkpoint_loaded_into_a_classifier_explains_the_backbone_prefix():
+    model = _build("ft_vit_tiny_k400")
+    with pytest.raises(
+        ValueError, match=r"none of the model's variables.*PRETRAIN_BACKBONE_PREFIXES"
+    ):
+        vatt.models.load_official_checkpoint(model, FIXTURES / "tx_fac_tiny")
 
 
 def test_missing_checkpoint_is_a_file_not_found_error(tmp_path):

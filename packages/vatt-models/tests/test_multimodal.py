@@ -55,6 +55,25 @@ def test_outputs_follow_the_contract(arch):
     }
 
 
+def test_mmv_fac_reads_the_spectrogram_and_maps_every_weight():
+    model = _tiny("mmv_fac")
+    batch = _batch(video_width=32)
+    spectrogram = np.random.default_rng(0).normal(size=(B, 32, 20, 1)).astype("float32")
+    outputs = model({**batch, "audio_spectrogram": spectrogram})
+    shapes = _shapes(outputs)
+    assert shapes["backbone"]["video"]["features_pooled"] == (B, 1024)  # I3D mixed_5c
+    assert shapes["backbone"]["audio"]["features_pooled"] == (B, 2048)  # ResNet-50
+    assert shapes["backbone"]["text"]["features_pooled"] == (B * K, 32)  # max-pooled linear
+    assert shapes["head"] == {
+        "video": {"toaud": (B, 20), "totxt": (B, 12)},
+        "audio": {"tovid": (B, 20)},
+        "text": {"tovid": (B * K, 12)},
+    }
+    mapped = model.checkpoint_variables()
+    assert sorted(id(v) for v in mapped.values()) == sorted(id(w) for w in model.weights)
+    assert all(key.startswith("model/layer_with_weights-0/_") for key in mapped)
+
+
 def test_variants_pick_the_original_backbones():
     picks = {
         arch: (
@@ -70,6 +89,12 @@ def test_variants_pick_the_original_backbones():
         "tx_fac_bbs": ("vit_base", "wat_base", "t5_small"),
         "tx_fac_lbs": ("vit_large", "wat_base", "t5_small"),
     }
+    mmv = get_config("mmv_fac")
+    assert (mmv.video_backbone, mmv.audio_backbone, mmv.text_backbone) == (
+        "i3d",
+        "resnet2d_50",
+        "linear",
+    )
     config = get_config("ut_fac")
     assert config.unified_backbone == "ut_medium"
     assert (config.head.va_dim, config.head.vat_dim) == (512, 256)
@@ -94,6 +119,8 @@ def _head_loss_gradients(model, batch):
             [v.value for v in model.trainable_variables],
             [v.value for v in model.non_trainable_variables],
         )
+
+    import tensorflow as tf
 
     with tf.GradientTape() as tape:
         loss = _head_loss(model(batch, training=True))

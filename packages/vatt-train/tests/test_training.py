@@ -2,6 +2,7 @@
 
 import pathlib
 
+import keras
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -24,8 +25,37 @@ def pretrain_examples(pretrain_config, batch_to_numpy):
     return batch_to_numpy(next(iter(dataset)))
 
 
+def _without_dropout(build_model):
+    """vatt-models keeps the original's fixed 0.1 dropout on positional embeddings, which no
+    config turns off; runs that must match across replica counts may draw no random numbers."""
+
+    def build(config):
+        model = build_model(config)
+        for layer in model._flatten_layers():
+            if isinstance(layer, keras.layers.Dropout):
+                layer.rate = 0.0
+        return model
+
+    return build
+
+
 @pytest.fixture(scope="module")
-def single_replica_run(pretrain_config, pretrain_examples, make_array_dataset_fn, tmp_path_factory):
+def deterministic_models():
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(
+            vatt.train.builders, "build_model", _without_dropout(vatt.train.builders.build_model)
+        )
+        yield
+
+
+@pytest.fixture(scope="module")
+def single_replica_run(
+    pretrain_config,
+    pretrain_examples,
+    make_array_dataset_fn,
+    tmp_path_factory,
+    deterministic_models,
+):
     run_dir = tmp_path_factory.mktemp("pretrain_1")
     result = vatt.train.train(
         pretrain_config, run_dir, dataset_fn=make_array_dataset_fn(pretrain_examples, 8)
@@ -50,7 +80,7 @@ def test_pretraining_loss_decreases_and_the_run_directory_is_complete(
     }
     assert last["total"] < first["total"]
     assert first["total"] == pytest.approx((first["vid_txt"] + first["vid_aud"]) / 2, rel=1e-5)
-    assert first["learning_rate"] == pytest.approx(1e-3)
+    assert first["learning_rate"] == pytest.approx(0.05)
 
     assert vatt.train.load_run_config(run_dir) == pretrain_config
     assert vatt.train.list_checkpoints(run_dir) == [
@@ -78,7 +108,12 @@ def test_pretraining_loss_decreases_and_the_run_directory_is_complete(
 
 
 def test_two_replicas_give_the_losses_of_one_replica_on_the_same_global_batch(
-    single_replica_run, pretrain_config, pretrain_examples, make_array_dataset_fn, tmp_path
+    single_replica_run,
+    pretrain_config,
+    pretrain_examples,
+    make_array_dataset_fn,
+    tmp_path,
+    deterministic_models,
 ):
     config = vatt.train.apply_overrides(pretrain_config, {"strategy.type": "mirrored"})
     strategy = vatt.train.create_strategy("mirrored")
@@ -89,7 +124,7 @@ def test_two_replicas_give_the_losses_of_one_replica_on_the_same_global_batch(
     _, single = single_replica_run
     for two, one in zip(result.history, single.history, strict=True):
         for term in ("vid_txt", "vid_aud", "total"):
-            assert two[term] == pytest.approx(one[term], rel=2e-4), term
+            assert two[term] == pytest.approx(one[term], rel=1e-4), (term, two, one)
 
 
 def _video_features(model, video):

@@ -31,7 +31,7 @@ def log_mel_spectrogram(
     """VATT's spectrogram of ``[..., S]`` waveforms: ``[..., frames, mel, 1]``.
 
     STFT (Hann, 0.04267 s window, 0.02134 s hop, padded at the end), magnitude, 80 mel bins over
-    80-7600 Hz, ``log(1 + 10000 · mel)`` (the original called ``tf.log``, absent from TF2; this is
+    80-7600 Hz (at most the Nyquist frequency), ``log(1 + 10000 · mel)`` (the original called ``tf.log``, absent from TF2; this is
     the intended ``tf.math.log``), then per-example min-max normalisation into [0, 1]. 153600 samples
     at 48 kHz give ``[150, 80, 1]``.
     """
@@ -45,8 +45,10 @@ def log_mel_spectrogram(
         pad_end=True,
     )
     magnitude = tf.abs(stft)
+    # 7600 Hz is the original's edge at 48 kHz; below 15.2 kHz the Nyquist frequency bounds it.
+    upper_edge = min(UPPER_EDGE_HERTZ, sample_rate / 2)
     mel_matrix = tf.signal.linear_to_mel_weight_matrix(
-        num_mel_bins, frame_length // 2 + 1, sample_rate, LOWER_EDGE_HERTZ, UPPER_EDGE_HERTZ
+        num_mel_bins, frame_length // 2 + 1, sample_rate, LOWER_EDGE_HERTZ, upper_edge
     )
     mel = tf.tensordot(magnitude, mel_matrix, axes=1)
     spectrogram = tf.math.log(1.0 + 10000.0 * mel)[..., None]

@@ -54,7 +54,7 @@ def _build_parser() -> argparse.ArgumentParser:
         "--shards", type=_positive_int, help="shards per split (default: 1/128 clips)"
     )
     synth.add_argument(
-        "--workers", type=_positive_int, help="processes (default: CPUs for 512+ clips, else 1)"
+        "--workers", type=_positive_int, help="processes (default: CPUs for 2048+ clips, else 1)"
     )
 
     convert = commands.add_parser(
@@ -91,7 +91,9 @@ def _build_parser() -> argparse.ArgumentParser:
         "else the sorted names in the CSV",
     )
     convert.add_argument(
-        "--workers", type=_positive_int, help="worker processes (default: one per CPU)"
+        "--workers",
+        type=_positive_int,
+        help="worker processes (default: one per CPU, at most one per 16 clips)",
     )
     convert.add_argument("--no-progress", action="store_true", help="no progress bar")
 
@@ -210,7 +212,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _build_parser().parse_args(argv)
     try:
         return _COMMANDS[args.command](args)
-    except (FileNotFoundError, KeyError, ValueError) as error:
+    except (FileExistsError, FileNotFoundError, KeyError, ValueError) as error:
         message = error.args[0] if isinstance(error, KeyError) and error.args else error
         print(f"vatt-data {args.command}: error: {message}", file=sys.stderr)
         return 2

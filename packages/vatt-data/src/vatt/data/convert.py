@@ -55,6 +55,8 @@ _COLUMN_ALIASES = {
     "labels": "label",
 }
 LABELS_FILE = "labels.txt"
+# Below this many clips per worker, starting the worker costs more than it saves.
+_CLIPS_PER_WORKER = 16
 # Tolerance on frame times: container timestamps are rounded to their time base.
 _TIME_EPSILON = 1e-6
 
@@ -210,8 +212,8 @@ def _sample_frames(
             break
     if shown is None:
         return
-    # The last frame stays on screen for one frame interval (or until end).
-    stop = last_time + interval if end is None else end
+    # The last frame stays on screen for one frame interval; a video shorter than `end` is not padded.
+    stop = last_time + interval if end is None else min(end, last_time + interval)
     while start + k * step < stop - _TIME_EPSILON:
         yield shown
         k += 1
@@ -347,7 +349,8 @@ def convert(
       options: frame rate, frame size, audio rate, JPEG quality.
       video_root: directory relative video paths start from; default the CSV's directory.
       label_names: class names, index = id, when ``out_dir/labels.txt`` does not exist yet.
-      workers: worker processes; default one per CPU; 1 converts in this process.
+      workers: worker processes; default one per CPU, at most one per 16 clips; 1 converts in
+        this process.
       progress: show a tqdm progress bar.
     """
     sources = read_csv(csv_path, video_root)
@@ -363,7 +366,9 @@ def convert(
         (source, labels_of(source), source.labels if names else (), options) for source in sources
     ]
     num_shards = num_shards or max(1, math.isqrt(len(sources)))
-    workers = workers or os.cpu_count() or 1
+    if workers is None:
+        # Each worker process imports TensorFlow (seconds): not worth it for a handful of clips.
+        workers = min(os.cpu_count() or 1, max(1, len(sources) // _CLIPS_PER_WORKER))
     skipped, without_audio = [], []
     with (
         records.ShardedRecordWriter(out, split, num_shards) as writer,
@@ -375,7 +380,8 @@ def convert(
             bar.update()
             if record is None:
                 skipped.append((source.media_id, reason))
-                bar.write(f"skipped {source.path}: {reason}")
+                if progress:
+                    bar.write(f"skipped {source.path}: {reason}")
                 continue
             writer.write(record)
             if options.audio and not has_audio:

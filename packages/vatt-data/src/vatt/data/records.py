@@ -21,7 +21,7 @@ import tensorflow as tf
 
 from vatt.data import features
 
-# tf.io.encode_jpeg's scale; 90 keeps synthetic shapes' edges clean at a quarter of raw size.
+# On tf.io.encode_jpeg's 1-100 scale; 90 keeps the edges of the synthetic shapes clean.
 DEFAULT_JPEG_QUALITY = 90
 
 
@@ -135,6 +135,24 @@ def table_pattern(split: str, num_shards: int) -> str:
     return f"{split}@{num_shards}"
 
 
+def check_split_is_free(out_dir: str | os.PathLike, split: str, num_shards: int) -> None:
+    """Raises if ``out_dir`` holds shards of ``split`` with another shard count.
+
+    A table such as ``train`` globs every ``train-*-of-*`` file, so shards left from an earlier
+    run would be read together with the new ones.
+    """
+    expected = {shard_name(split, i, num_shards) for i in range(num_shards)}
+    stale = sorted(
+        p.name for p in pathlib.Path(out_dir).glob(f"{split}-*-of-*") if p.name not in expected
+    )
+    if stale:
+        raise FileExistsError(
+            f"{out_dir} already holds {len(stale)} shards of split {split!r} from another run "
+            f"(first: {stale[0]}); a table would read them together with the new ones. Remove "
+            "them, or write to another directory or split."
+        )
+
+
 def _serialize(record: tf.train.SequenceExample | bytes) -> bytes:
     # deterministic: map keys sorted, so files are byte-identical whatever the process's hash seed.
     return record if isinstance(record, bytes) else record.SerializeToString(deterministic=True)
@@ -171,7 +189,9 @@ class ShardedRecordWriter:
     """Writes records round-robin into the ``num_shards`` shard files of one split.
 
     Shards are written under hidden temporary names and renamed when the writer closes without an
-    error, so that a reader never globs a half-written shard. Use it as a context manager::
+    error, so that a reader never globs a half-written shard; shards of the split with another
+    count already in ``out_dir`` are an error (see :func:`check_split_is_free`). Use it as a
+    context manager::
 
         with ShardedRecordWriter(out_dir, "train", num_shards=8) as writer:
             for clip in clips:
@@ -185,6 +205,7 @@ class ShardedRecordWriter:
             raise ValueError(f"split {split!r} must be a plain name such as 'train' or 'test'")
         self.out_dir = pathlib.Path(out_dir)
         self.out_dir.mkdir(parents=True, exist_ok=True)
+        check_split_is_free(self.out_dir, split, num_shards)
         self.paths = [self.out_dir / shard_name(split, i, num_shards) for i in range(num_shards)]
         self._partial = [_partial_path(p) for p in self.paths]
         self._writers = [tf.io.TFRecordWriter(str(p)) for p in self._partial]

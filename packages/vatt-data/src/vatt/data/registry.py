@@ -97,7 +97,8 @@ def resolve_table(path: str) -> list[str]:
             )
         return shards
     pattern = os.path.join(path, "*-of-*") if tf.io.gfile.isdir(path) else f"{path}-*-of-*"
-    shards = sorted(tf.io.gfile.glob(pattern))
+    # Hidden files are shards still being written (vatt.data.records names them ".<name>.partial").
+    shards = sorted(p for p in tf.io.gfile.glob(pattern) if not os.path.basename(p).startswith("."))
     if not shards:
         raise FileNotFoundError(
             f"No shards match {pattern!r} (table {path!r}). Write records with the vatt-data "

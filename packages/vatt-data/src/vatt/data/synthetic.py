@@ -82,8 +82,9 @@ SPLIT_IDS = {"train": 0, "test": 1}
 # Clips per shard when the shard count is left to the writer; small shards keep the CPU demo's
 # interleave busy, and parallel writing has one task per shard.
 _CLIPS_PER_SHARD = 128
-# Below this many clips, starting worker processes (each imports TensorFlow) costs more than it saves.
-_PARALLEL_MIN_CLIPS = 512
+# Below this many clips (about a minute on one core), starting worker processes, each of which
+# imports TensorFlow, costs more than it saves.
+_PARALLEL_MIN_CLIPS = 2048
 
 
 @dataclasses.dataclass(frozen=True)
@@ -269,7 +270,7 @@ def write_synthetic_dataset(
       num_test_clips: clips in the test split; default a quarter of ``num_clips`` (at least 12).
       config: frames, frame size, fps, sample rate and seed.
       num_shards: shards per split; default one per 128 clips.
-      workers: processes writing shards in parallel; default one per CPU for 512 clips or more,
+      workers: processes writing shards in parallel; default one per CPU for 2048 clips or more,
         otherwise 1 (in this process). The output does not depend on it.
 
     Returns:
@@ -288,6 +289,7 @@ def write_synthetic_dataset(
     tasks = []
     for split, count in sizes.items():
         shards = num_shards or _default_num_shards(count)
+        records.check_split_is_free(out, split, shards)
         tasks += [(str(out), split, s, shards, count, config) for s in range(shards)]
     if workers is None:
         workers = (os.cpu_count() or 1) if sum(sizes.values()) >= _PARALLEL_MIN_CLIPS else 1

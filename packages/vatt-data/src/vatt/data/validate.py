@@ -92,9 +92,11 @@ def _missing(example: tf.train.SequenceExample, key: str, where: str) -> _Invali
             else "a context feature"
         )
         return _Invalid(key, f"found in {other}, but it must be {layout}; {_WRITER_HINT}")
-    present = [*example.feature_lists.feature_list, *example.context.feature]
-    close = difflib.get_close_matches(key, present, n=1, cutoff=0.5)
-    hint = f" Did you mean {close[0]!r}? Rename it to {key!r}." if close else ""
+    present = {
+        k.lower(): k for k in (*example.feature_lists.feature_list, *example.context.feature)
+    }
+    close = difflib.get_close_matches(key.lower(), present, n=1, cutoff=0.6)
+    hint = f" Did you mean {present[close[0]]!r}? Rename it to {key!r}." if close else ""
     return _Invalid(key, f"missing; {_present_keys(example)}.{hint}")
 
 

@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import numpy as np
 import scipy.special
-import tensorflow as tf
 
 import vatt.data
 from vatt.data.config import FinetuneDataConfig
 from vatt.data.registry import get_dataset_spec
 from vatt.eval import metrics
-from vatt.eval.inference import Predict, collect
+from vatt.eval.inference import Batches, Predict, collect
 from vatt.eval.views import average_views
 
 
@@ -41,7 +40,7 @@ def classification_results(logits: np.ndarray, labels: np.ndarray, *, multi_labe
 
 def multiview_results(
     predict: Predict,
-    dataset: tf.data.Dataset,
+    dataset: Batches,
     *,
     multi_label: bool,
     description: str,

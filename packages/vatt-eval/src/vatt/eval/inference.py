@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import keras
@@ -13,6 +13,8 @@ import tqdm
 # Batch keys that models read; labels, masks and num_views stay with the evaluator.
 MODEL_INPUT_KEYS = ("video", "audio", "audio_spectrogram", "text")
 
+# A tf.data.Dataset of contract-1 batches, or any iterable of them.
+Batches = Iterable[Mapping[str, tf.Tensor]]
 Predict = Callable[[Mapping[str, tf.Tensor]], Any]
 Select = Callable[[Any, Mapping[str, tf.Tensor]], Mapping[str, Any]]
 
@@ -29,7 +31,7 @@ def make_predict(model: keras.Model) -> Predict:
 
 def collect(
     predict: Predict,
-    dataset: tf.data.Dataset,
+    dataset: Batches,
     select: Select,
     *,
     description: str,
@@ -39,7 +41,7 @@ def collect(
 
     Args:
       predict: from :func:`make_predict`.
-      dataset: a finite dataset of contract-1 batches.
+      dataset: a finite ``tf.data.Dataset`` (or any iterable) of contract-1 batches.
       select: ``(outputs, batch) -> {name: tensor}``, the arrays to keep from each batch.
       description: label of the progress bar.
       progress: show a progress bar (clips evaluated so far).

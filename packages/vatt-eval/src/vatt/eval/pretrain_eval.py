@@ -26,7 +26,7 @@ import vatt.data
 from vatt.data.config import EvalDataConfig
 from vatt.data.registry import DatasetSpec, get_dataset_spec
 from vatt.eval import metrics
-from vatt.eval.inference import Predict, collect
+from vatt.eval.inference import Batches, Predict, collect
 from vatt.eval.probes import (
     DEFAULT_SVM_C_GRID,
     KerasProbeConfig,
@@ -109,7 +109,8 @@ def evaluate_pretraining(
                     predict, dataset, description=f"{spec.name} retrieval", progress=progress
                 )
             )
-        for split_id, train_split, test_split in probe_splits(spec):
+        splits = probe_splits(spec)
+        for split_id, train_split, test_split in splits:
             train = vatt.data.classification_dataset(
                 config, split=train_split, training=True, batch_size=batch_size
             )
@@ -127,15 +128,15 @@ def evaluate_pretraining(
                 progress=progress,
             )
             found.update({f"{split_id}_{k}": v for k, v in split_results.items()})
-        if probe_splits(spec):
-            found.update(_mean_over_splits(found, [s for s, _, _ in probe_splits(spec)]))
+        if splits:
+            found.update(_mean_over_splits(found, [split_id for split_id, _, _ in splits]))
             found["chance_top_1_accuracy"] = 1.0 / spec.num_classes
         results.update({f"{spec.name}_{key}": value for key, value in found.items()})
     return results
 
 
 def retrieval_results(
-    predict: Predict, dataset: tf.data.Dataset, *, description: str, progress: bool = True
+    predict: Predict, dataset: Batches, *, description: str, progress: bool = True
 ) -> dict[str, float]:
     """Zero-shot text->video and audio->video retrieval over every clip of ``dataset``.
 
@@ -186,7 +187,7 @@ def retrieval_results(
 
 
 def _pooled_features(
-    predict: Predict, dataset: tf.data.Dataset, modality: str, description: str, progress: bool
+    predict: Predict, dataset: Batches, modality: str, description: str, progress: bool
 ) -> tuple[np.ndarray, np.ndarray, int]:
     """Frozen backbone ``features_pooled`` of ``modality``, class ids, views per clip."""
 
@@ -204,8 +205,8 @@ def _pooled_features(
 
 def probe_results(
     predict: Predict,
-    train_dataset: tf.data.Dataset,
-    test_dataset: tf.data.Dataset,
+    train_dataset: Batches,
+    test_dataset: Batches,
     *,
     modality: str,
     num_classes: int,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import numbers
 import os
 import pathlib
 from collections.abc import Mapping
@@ -19,7 +20,7 @@ def results_path(run_dir: str | os.PathLike, step: int) -> pathlib.Path:
 
 
 def _json_value(name: str, value: float) -> float | None:
-    if not isinstance(value, int | float):
+    if not isinstance(value, numbers.Real):
         raise TypeError(f"metric {name!r} must be a number, got {type(value).__name__}")
     return float(value) if math.isfinite(value) else None
 

@@ -29,7 +29,10 @@ def checkpoint_step(prefix: str | os.PathLike) -> int:
     """The step N of a checkpoint prefix ``.../ckpt-N``."""
     match = _CKPT_NAME.match(pathlib.Path(prefix).name)
     if match is None:
-        raise ValueError(f"checkpoint prefix {prefix} is not named ckpt-<step>")
+        raise ValueError(
+            f"checkpoint prefix {prefix} is not named ckpt-<step>; its results are filed under "
+            "that step, so rename (or link) its files to ckpt-<step>.index/.data-*"
+        )
     return int(match.group(1))
 
 
@@ -87,27 +90,30 @@ def watch_run(
     evaluated: list[int] = []
     last_step = -1
     deadline = time.monotonic() + timeout
+    waiting = False
     while True:
         pending = [(s, p) for s, p in available_checkpoints(run_dir) if s > last_step]
         for step, prefix in pending:
             last_step = step
             metrics = _evaluate_if_still_there(metric_fn, step, prefix)
-            if metrics is None:
-                continue
-            write_results(run_dir, step, metrics, checkpoint=prefix)
-            evaluated.append(step)
-            logger.info("step %d: %s", step, _summary(metrics))
+            if metrics is not None:
+                write_results(run_dir, step, metrics, checkpoint=prefix)
+                evaluated.append(step)
+                logger.info("step %d: %s", step, _summary(metrics))
             if final_step is not None and step >= final_step:
                 logger.info("reached the final step %d; stopping", final_step)
                 return evaluated
         if pending:
             deadline = time.monotonic() + timeout
+            waiting = False
             continue
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             logger.info("no new checkpoint in %.0f s; stopping", timeout)
             return evaluated
-        logger.info("waiting for a checkpoint after step %d in %s", last_step, run_dir)
+        if not waiting:
+            logger.info("waiting for a checkpoint after step %d in %s", last_step, run_dir)
+            waiting = True
         time.sleep(min(interval, remaining))
 
 

@@ -108,30 +108,46 @@ def load_official_checkpoint(
             f"checkpoint {path} has no weights under {prefix!r}; its weights start with "
             f"{sorted({'/'.join(k.split('/')[:4]) for k in available})}"
         )
-    problems = []
     unmapped = sorted(under_prefix - set(expected))
-    if unmapped:
-        problems.append(f"{len(unmapped)} checkpoint weights have no model variable: {unmapped}")
     missing = sorted(set(expected) - set(available))
-    if missing:
-        problems.append(f"{len(missing)} model variables are not in the checkpoint: {missing}")
     mismatched = [
         f"{key}: checkpoint {available[key]} vs model {tuple(variable.shape)}"
         for key, variable in sorted(expected.items())
         if key in available and tuple(variable.shape) != available[key]
     ]
-    if mismatched:
-        problems.append(f"shape mismatches: {mismatched}")
+    problems = [
+        _listing(f"{len(unmapped)} checkpoint weights have no model variable", unmapped),
+        _listing(f"{len(missing)} model variables are not in the checkpoint", missing),
+        _listing(f"{len(mismatched)} shapes differ", mismatched),
+    ]
+    problems = [problem for problem in problems if problem]
+    if expected and not set(expected) & set(available):
+        problems.append(
+            "  none of the model's variables is in the checkpoint: is it another model's? "
+            "A classifier backbone loads from a pre-training checkpoint through "
+            "load_official_checkpoint(model.backbone, path, "
+            'prefix=PRETRAIN_BACKBONE_PREFIXES["video" or "audio"])'
+        )
     if problems:
         raise ValueError(
             f"checkpoint {path} does not match {type(model).__name__} "
-            f"{getattr(model, 'name', '')!r}:\n  " + "\n  ".join(problems)
+            f"{getattr(model, 'name', '')!r} under {prefix!r}:\n" + "\n".join(problems)
         )
     reader = _reader(path)
     for key, variable in expected.items():
         value = reader.get_tensor(key + _VALUE_SUFFIX)
         variable.assign(np.asarray(value, dtype=variable.dtype))
     return sorted(expected)
+
+
+def _listing(title: str, items: list[str], limit: int = 12) -> str:
+    """``title:`` and up to ``limit`` items, one a line (empty when there are no items)."""
+    if not items:
+        return ""
+    shown = [f"    {item}" for item in items[:limit]]
+    if len(items) > limit:
+        shown.append(f"    ... and {len(items) - limit} more")
+    return "\n".join([f"  {title}:", *shown])
 
 
 def _reader(path: str | pathlib.Path):

@@ -85,19 +85,20 @@ class Classifier(keras.Model):
         if not 0.0 <= config.cls_dropout_rate < 1.0:
             raise ValueError(f"cls_dropout_rate must be in [0, 1), got {config.cls_dropout_rate}")
         self.config = config
-        self.backbone = self.backbone_class(config.backbone)
+        with keras.name_scope(self.name):  # sub-layers are built here: scope their paths
+            self.backbone = self.backbone_class(config.backbone)
+            self.cls = keras.layers.Dense(
+                config.num_classes,
+                kernel_initializer=self._kernel_initializer(),
+                bias_initializer=self._bias_initializer(),
+                # Logits in the variable dtype (float32 under mixed precision) for a stable loss.
+                dtype=keras.mixed_precision.global_policy().variable_dtype,
+                name="classification",
+            )
+            self.cls.build((None, config.backbone.output_dim))
         if config.freeze_backbone:
             self.backbone.trainable = False
         self.dropout = keras.layers.Dropout(config.cls_dropout_rate)
-        self.cls = keras.layers.Dense(
-            config.num_classes,
-            kernel_initializer=self._kernel_initializer(),
-            bias_initializer=self._bias_initializer(),
-            # Logits in the variable dtype (float32 under mixed precision) for a stable loss.
-            dtype=keras.mixed_precision.global_policy().variable_dtype,
-            name="classification",
-        )
-        self.cls.build((None, config.backbone.output_dim))
         self.built = True
 
     def _kernel_initializer(self):

@@ -4,6 +4,7 @@ Two families, as in the original ``MMRLModel``:
 
 * modality-specific towers (``tx_fac*``: ViT-3D + WaT/SpT + T5/BERT; ``mmv_fac``: I3D +
   ResNet-2D + linear text), each named in the config with optional hyper-parameter overrides;
+  SpT and ResNet-2D read the batch key ``audio_spectrogram``, WaT reads ``audio``;
 * the modality-agnostic UT (``ut_fac``): one Transformer shared by the three modalities.
 
 Both take a batch dict (Contract 1) and return::
@@ -26,6 +27,7 @@ import keras
 
 from vatt.models.backbones import SpT, SpTConfig, ViT3D, ViTConfig, WaT, WaTConfig
 from vatt.models.checkpoints import ROOT_PREFIX
+from vatt.models.cnn import BLOCKS_PER_GROUP, I3D, I3DConfig, ResNet2D, ResNet2DConfig
 from vatt.models.heads import FACHead, FACHeadConfig
 from vatt.models.registry import ArchConfig, register_arch
 from vatt.models.text import (
@@ -60,9 +62,16 @@ def _sized(config_class, size: str) -> Callable[[], Any]:
     return lambda: config_class.sized(size)
 
 
+def _resnet(depth: int) -> Callable[[], ResNet2DConfig]:
+    return lambda: ResNet2DConfig(blocks_per_group=BLOCKS_PER_GROUP[depth])
+
+
 VIDEO_TOWERS = {
-    f"vit_{size}": _Tower(_sized(ViTConfig, size), ViT3D, "video")
-    for size in ("base", "medium", "large", "xlarge")
+    **{
+        f"vit_{size}": _Tower(_sized(ViTConfig, size), ViT3D, "video")
+        for size in ("base", "medium", "large", "xlarge")
+    },
+    "i3d": _Tower(I3DConfig, I3D, "video"),
 }
 AUDIO_TOWERS = {
     **{
@@ -72,6 +81,10 @@ AUDIO_TOWERS = {
     **{
         f"spt_{size}": _Tower(_sized(SpTConfig, size), SpT, "audio_spectrogram")
         for size in ("base", "medium", "large")
+    },
+    **{
+        f"resnet2d_{depth}": _Tower(_resnet(depth), ResNet2D, "audio_spectrogram")
+        for depth in (50, 101)
     },
 }
 TEXT_TOWERS = {
@@ -288,6 +301,19 @@ def tx_fac_lbs_config() -> MultimodalConfig:
     return MultimodalConfig(video_backbone="vit_large")
 
 
+def mmv_fac_config() -> MultimodalConfig:
+    """``mmv_fac``: the MMV CNN baseline, I3D + ResNet-2D-50 (on ``audio_spectrogram``) + linear.
+
+    The original passes ``width_multiplier 2`` to I3D, which ignores it; we keep the value.
+    """
+    return MultimodalConfig(
+        video_backbone="i3d",
+        audio_backbone="resnet2d_50",
+        text_backbone="linear",
+        video_model_kwargs={"width_multiplier": 2},
+    )
+
+
 def ut_fac_config() -> UnifiedFACConfig:
     """``ut_fac``: UT-Medium with the FAC head."""
     return UnifiedFACConfig()
@@ -315,6 +341,13 @@ TX_FAC_TINY = {
     "head": _TINY_HEAD,
 }
 UT_FAC_TINY = {"unified_model_kwargs": UT_TINY, "head": _TINY_HEAD}
+#: The CNNs keep their structure (one block per ResNet group); the text tower shrinks.
+MMV_FAC_TINY = {
+    "video_model_kwargs": {"width_multiplier": 2},
+    "audio_model_kwargs": {"blocks_per_group": (1, 1, 1, 1)},
+    "text_model_kwargs": {"vocab_size": 1000, "d_embedding": 24, "d_model": 32},
+    "head": _TINY_HEAD,
+}
 
 
 def _build(config: MultimodalConfig | UnifiedFACConfig) -> PretrainingModel:
@@ -329,3 +362,4 @@ for _name, _factory in (
 ):
     register_arch(_name, _factory, tiny=TX_FAC_TINY)(_build)
 register_arch("ut_fac", ut_fac_config, tiny=UT_FAC_TINY)(_build)
+register_arch("mmv_fac", mmv_fac_config, tiny=MMV_FAC_TINY)(_build)

@@ -101,37 +101,42 @@ class TransformerBackbone(keras.layers.Layer):
         config.validate()
         self.config = config
         d_model = config.d_model
-        self.pre_proj = None
-        if config.pre_projection:
-            self.pre_proj = keras.layers.Dense(
-                d_model, activation=activation_fn(config.activation), name="pre_tx_projection"
-            )
-            self.pre_proj.build((None, d_model))
-        self.drop_token: DropToken | None = None
         self.agg_embedding = self.add_weight(
             shape=(d_model,), initializer="glorot_normal", name="agg_embedding"
         )
-        self.tx = TransformerEncoder(
-            num_layers=config.num_layers,
-            d_model=d_model,
-            num_heads=config.num_heads,
-            d_kv=config.d_kv,
-            d_ff=config.d_ff,
-            activation=config.activation,
-            dropout_rate=config.dropout_rate,
-            layer_norm_epsilon=config.layer_norm_epsilon,
-            use_bias=config.use_bias,
-            pre_norm=config.pre_norm,
-        )
-        self.tx.build()
+        self.pre_proj = None
         self.post_proj = None
-        if config.post_projection:
-            self.post_proj = keras.layers.Dense(
-                config.d_post_proj,
-                activation=activation_fn(config.post_proj_activation),
-                name="post_tx_projection",
+        self.drop_token: DropToken | None = None
+        with self._scoped():
+            if config.pre_projection:
+                self.pre_proj = keras.layers.Dense(
+                    d_model, activation=activation_fn(config.activation), name="pre_tx_projection"
+                )
+                self.pre_proj.build((None, d_model))
+            self.tx = TransformerEncoder(
+                num_layers=config.num_layers,
+                d_model=d_model,
+                num_heads=config.num_heads,
+                d_kv=config.d_kv,
+                d_ff=config.d_ff,
+                activation=config.activation,
+                dropout_rate=config.dropout_rate,
+                layer_norm_epsilon=config.layer_norm_epsilon,
+                use_bias=config.use_bias,
+                pre_norm=config.pre_norm,
             )
-            self.post_proj.build((None, d_model))
+            self.tx.build()
+            if config.post_projection:
+                self.post_proj = keras.layers.Dense(
+                    config.d_post_proj,
+                    activation=activation_fn(config.post_proj_activation),
+                    name="post_tx_projection",
+                )
+                self.post_proj.build((None, d_model))
+
+    def _scoped(self):
+        """Context in which sub-layers built in ``__init__`` get paths under this layer's name."""
+        return keras.name_scope(self.name)
 
     def _grid(self, inputs):
         raise NotImplementedError

@@ -50,21 +50,22 @@ class SpT(TransformerBackbone):
 
     def __init__(self, config: SpTConfig, name: str = "spt", **kwargs):
         super().__init__(config, name=name, **kwargs)
-        patch = (config.temporal_patch_size, config.spectoral_patch_size)
-        self.spectrum_to_patch = keras.layers.Conv2D(
-            config.d_model,
-            kernel_size=patch,
-            strides=patch,
-            padding="valid",
-            name="spectrum_to_patch",
-        )
-        self.spectrum_to_patch.build((None, None, None, 1))
-        self.pos_embedding_lookup = SpectroTemporalEmbeddings(
-            config.d_model,
-            config.max_temporal_buckets,
-            config.max_spectoral_buckets,
-            layer_norm_epsilon=config.layer_norm_epsilon,
-        )
+        with self._scoped():
+            patch = (config.temporal_patch_size, config.spectoral_patch_size)
+            self.spectrum_to_patch = keras.layers.Conv2D(
+                config.d_model,
+                kernel_size=patch,
+                strides=patch,
+                padding="valid",
+                name="spectrum_to_patch",
+            )
+            self.spectrum_to_patch.build((None, None, None, 1))
+            self.pos_embedding_lookup = SpectroTemporalEmbeddings(
+                config.d_model,
+                config.max_temporal_buckets,
+                config.max_spectoral_buckets,
+                layer_norm_epsilon=config.layer_norm_epsilon,
+            )
         self.built = True
 
     def _grid(self, inputs):

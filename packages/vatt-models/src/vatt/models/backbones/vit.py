@@ -57,23 +57,32 @@ class ViT3D(TransformerBackbone):
 
     def __init__(self, config: ViTConfig, name: str = "vit", **kwargs):
         super().__init__(config, name=name, **kwargs)
-        patch = (config.temporal_patch_size, config.spatial_patch_size, config.spatial_patch_size)
-        self.voxel_to_patch = keras.layers.Conv3D(
-            config.d_model, kernel_size=patch, strides=patch, padding="valid", name="voxel_to_patch"
-        )
-        self.voxel_to_patch.build((None, None, None, None, 3))
-        buckets = (
-            config.max_temporal_buckets,
-            config.max_vertical_buckets,
-            config.max_horizontal_buckets,
-        )
-        self.pos_embedding_lookup = SpatioTemporalEmbeddings(
-            config.d_model, *buckets, layer_norm_epsilon=config.layer_norm_epsilon
-        )
-        if config.random_patch_sampling:
-            self.drop_token = DropToken(
-                config.patch_sampling_rate, buckets[0] * buckets[1] * buckets[2]
+        with self._scoped():
+            patch = (
+                config.temporal_patch_size,
+                config.spatial_patch_size,
+                config.spatial_patch_size,
             )
+            self.voxel_to_patch = keras.layers.Conv3D(
+                config.d_model,
+                kernel_size=patch,
+                strides=patch,
+                padding="valid",
+                name="voxel_to_patch",
+            )
+            self.voxel_to_patch.build((None, None, None, None, 3))
+            buckets = (
+                config.max_temporal_buckets,
+                config.max_vertical_buckets,
+                config.max_horizontal_buckets,
+            )
+            self.pos_embedding_lookup = SpatioTemporalEmbeddings(
+                config.d_model, *buckets, layer_norm_epsilon=config.layer_norm_epsilon
+            )
+            if config.random_patch_sampling:
+                self.drop_token = DropToken(
+                    config.patch_sampling_rate, buckets[0] * buckets[1] * buckets[2]
+                )
         self.built = True
 
     def _grid(self, inputs):

@@ -53,21 +53,22 @@ class WaT(TransformerBackbone):
 
     def __init__(self, config: WaTConfig, name: str = "wat", **kwargs):
         super().__init__(config, name=name, **kwargs)
-        self.wave_to_patch = keras.layers.Conv1D(
-            config.d_model,
-            kernel_size=config.temporal_patch_size,
-            strides=config.temporal_patch_stride,
-            padding="valid",
-            name="waveform_to_patch",
-        )
-        self.wave_to_patch.build((None, None, 1))
-        self.pos_embedding_lookup = TemporalEmbeddings(
-            config.d_model,
-            config.max_temporal_buckets,
-            layer_norm_epsilon=config.layer_norm_epsilon,
-        )
-        if config.random_patch_sampling:
-            self.drop_token = DropToken(config.patch_sampling_rate, config.max_temporal_buckets)
+        with self._scoped():
+            self.wave_to_patch = keras.layers.Conv1D(
+                config.d_model,
+                kernel_size=config.temporal_patch_size,
+                strides=config.temporal_patch_stride,
+                padding="valid",
+                name="waveform_to_patch",
+            )
+            self.wave_to_patch.build((None, None, 1))
+            self.pos_embedding_lookup = TemporalEmbeddings(
+                config.d_model,
+                config.max_temporal_buckets,
+                layer_norm_epsilon=config.layer_norm_epsilon,
+            )
+            if config.random_patch_sampling:
+                self.drop_token = DropToken(config.patch_sampling_rate, config.max_temporal_buckets)
         self.built = True
 
     def _grid(self, inputs):

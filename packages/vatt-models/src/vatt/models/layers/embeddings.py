@@ -98,7 +98,8 @@ class _PositionalEmbeddings(keras.layers.Layer):
         self.layernorm = keras.layers.LayerNormalization(
             epsilon=layer_norm_epsilon, name="layer_norm"
         )
-        self.layernorm.build((None, hidden_size))
+        with keras.name_scope(self.name):  # weights are built here, so scope their paths
+            self.layernorm.build((None, hidden_size))
         self.dropout = keras.layers.Dropout(dropout_rate)
 
     def _table(self, attr: str, num_positions: int):
@@ -150,9 +151,10 @@ class TemporalEmbeddings(_PositionalEmbeddings):
     ):
         super().__init__(hidden_size, dropout_rate, layer_norm_epsilon, name, **kwargs)
         self.max_temporal_buckets = max_temporal_buckets
-        self.temporal_position_embeddings = ExpandableEmbedding(
-            max_temporal_buckets, hidden_size, name="temporal_position_embeddings"
-        )
+        with keras.name_scope(self.name):
+            self.temporal_position_embeddings = ExpandableEmbedding(
+                max_temporal_buckets, hidden_size, name="temporal_position_embeddings"
+            )
         self.built = True
 
     def call(self, inputs, training=False):
@@ -199,8 +201,9 @@ class SpatioTemporalEmbeddings(_PositionalEmbeddings):
     ):
         super().__init__(hidden_size, dropout_rate, layer_norm_epsilon, name, **kwargs)
         self.buckets = (max_temporal_buckets, max_vertical_buckets, max_horizontal_buckets)
-        for attr, rows in zip(self._tables, self.buckets, strict=True):
-            setattr(self, attr, ExpandableEmbedding(rows, hidden_size, name=attr))
+        with keras.name_scope(self.name):
+            for attr, rows in zip(self._tables, self.buckets, strict=True):
+                setattr(self, attr, ExpandableEmbedding(rows, hidden_size, name=attr))
         self.built = True
 
     def call(self, inputs, training=False):
@@ -254,8 +257,9 @@ class SpectroTemporalEmbeddings(_PositionalEmbeddings):
     ):
         super().__init__(hidden_size, dropout_rate, layer_norm_epsilon, name, **kwargs)
         self.buckets = (max_temporal_buckets, max_spectoral_buckets)
-        for attr, rows in zip(self._tables, self.buckets, strict=True):
-            setattr(self, attr, ExpandableEmbedding(rows, hidden_size, name=attr))
+        with keras.name_scope(self.name):
+            for attr, rows in zip(self._tables, self.buckets, strict=True):
+                setattr(self, attr, ExpandableEmbedding(rows, hidden_size, name=attr))
         self.built = True
 
     @staticmethod

@@ -1,0 +1,138 @@
+"""The vatt-data command: subcommands, help, exit statuses and messages."""
+
+from importlib import metadata
+
+import av
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from vatt.data import cli, features, records
+
+
+def _run(capsys, *argv):
+    status = cli.main(list(argv))
+    out, err = capsys.readouterr()
+    return status, out, err
+
+
+def test_console_script_is_declared():
+    (script,) = [e for e in metadata.entry_points(group="console_scripts") if e.name == "vatt-data"]
+    assert script.value == "vatt.data.cli:main"
+
+
+@pytest.mark.parametrize("command", ["synth", "convert", "validate"])
+def test_help_of_every_subcommand(capsys, command):
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main([command, "--help"])
+    assert exit_info.value.code == 0
+    assert f"vatt-data {command}" in capsys.readouterr().out
+
+
+def test_no_subcommand_is_a_usage_error(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main([])
+    assert exit_info.value.code == 2
+    assert "COMMAND" in capsys.readouterr().err
+
+
+def test_synth_then_validate(capsys, tmp_path):
+    options = "--clips 13 --test-clips 12 --seconds 0.4 --size 16 --fps 5 --sample-rate 8000"
+    status, out, _ = _run(capsys, "synth", str(tmp_path), *options.split(), "--shards", "2")
+    assert status == 0
+    assert "wrote 13 train and 12 test clips (2 frames of 16x16 at 5 fps, 8000 Hz audio)" in out
+    shards = [f"{split}-0000{i}-of-00002" for split in ("test", "train") for i in (0, 1)]
+    assert sorted(p.name for p in tmp_path.glob("*-of-*")) == shards
+    status, out, _ = _run(
+        capsys, "validate", str(tmp_path), "--dataset", "synthetic", "--no-progress"
+    )
+    assert status == 0
+    assert "OK: 25 records in 4 files match dataset 'synthetic'" in out
+    status, out, _ = _run(
+        capsys, "validate", str(tmp_path / "train@2"), "--dataset", "SYNTHETIC", "--no-progress"
+    )
+    assert status == 0 and "OK: 13 records in 2 files" in out
+
+
+def test_validate_names_the_bad_record(capsys, tmp_path):
+    frames = np.zeros((3, 8, 8, 3), np.uint8)
+    example = records.encode_clip(records.Clip(frames=frames, labels=[51]))
+    path = tmp_path / "test_1-00000-of-00001"
+    records.write_records(path, [example])
+    status, _, err = _run(capsys, "validate", str(path), "--dataset", "hmdb51", "--no-progress")
+    assert status == 1
+    assert f"invalid record for dataset 'hmdb51': {path}, record 0, key 'WAVEFORM" in err
+    status, _, err = _run(
+        capsys, "validate", str(path), "--dataset", "hmdb51", "--headers-only", "--no-progress"
+    )
+    assert status == 1 and "missing" in err
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["validate", "{tmp}/nothing@2", "--dataset", "synthetic"], "expects 2 shards"),
+        (["validate", "{tmp}", "--dataset", "no_such_set"], "Unknown dataset 'no_such_set'"),
+        (["convert", "{tmp}/missing.csv", "{tmp}/out"], "missing.csv"),
+        (["synth", "{tmp}", "--size", "4"], "frame_size must be >= 16"),
+    ],
+)
+def test_errors_exit_2_with_a_message(capsys, tmp_path, argv, message):
+    status, _, err = _run(capsys, *(a.replace("{tmp}", str(tmp_path)) for a in argv))
+    assert status == 2
+    assert message in err and err.startswith(f"vatt-data {argv[0]}: error:")
+
+
+def _write_silent_video(path):
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("mpeg4", rate=10)
+        stream.width, stream.height, stream.pix_fmt = 32, 24, "yuv420p"
+        for _ in range(5):
+            image = np.full((24, 32, 3), 128, np.uint8)
+            container.mux(stream.encode(av.VideoFrame.from_ndarray(image, format="rgb24")))
+        container.mux(stream.encode())
+
+
+def test_convert_reports_skipped_files_and_exit_status(capsys, tmp_path):
+    _write_silent_video(tmp_path / "ok.mp4")
+    (tmp_path / "broken.mp4").write_bytes(b"not a video")
+    (tmp_path / "clips.csv").write_text(
+        "path,captions,label\nok.mp4,a grey screen,grey\nbroken.mp4,,grey\n"
+    )
+    argv = ["convert", str(tmp_path / "clips.csv"), str(tmp_path / "out"), "--split", "valid"]
+    argv += [
+        "--shorter-side",
+        "0",
+        "--fps",
+        "5",
+        "--workers",
+        "1",
+        "--no-progress",
+        "--shards",
+        "1",
+    ]
+    status, out, err = _run(capsys, *argv)
+    assert status == 0
+    assert "wrote 1 records in 1 shards" in out and "1 records have no audio" in out
+    assert "skipped broken.mp4: InvalidDataError" in err and "skipped 1 unreadable files" in err
+    (shard,) = (tmp_path / "out").glob("valid-*-of-*")
+    assert shard.name == "valid-00000-of-00001"
+    status, _, _ = _run(capsys, "validate", str(shard), "--dataset", "hmdb51", "--no-progress")
+    assert status == 1  # hmdb51 expects audio; this video has none
+
+    (tmp_path / "bad.csv").write_text("path\nbroken.mp4\n")
+    argv[1] = str(tmp_path / "bad.csv")
+    status, out, _ = _run(capsys, *argv)
+    assert status == 1 and "wrote 0 records" in out
+
+
+def test_convert_keeps_the_size_with_shorter_side_0(tmp_path):
+    _write_silent_video(tmp_path / "ok.mp4")
+    (tmp_path / "clips.csv").write_text("path\nok.mp4\n")
+    argv = ["convert", str(tmp_path / "clips.csv"), str(tmp_path), "--shorter-side", "0"]
+    assert cli.main([*argv, "--workers", "1", "--no-progress"]) == 0
+    (shard,) = tmp_path.glob("train-*-of-*")
+    (record,) = tf.data.TFRecordDataset(str(shard)).as_numpy_iterator()
+    example = tf.train.SequenceExample.FromString(record)
+    frame = example.feature_lists.feature_list[features.IMAGE_KEY].feature[0].bytes_list.value[0]
+    assert tuple(tf.image.extract_jpeg_shape(frame).numpy()) == (24, 32, 3)

@@ -1,0 +1,278 @@
+"""Every loader on records written with vatt.data.records: shapes, dtypes, ranges, determinism, and
+the errors bad records get."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import vatt.data as vd
+from vatt.data import features, modalities, records, synthetic
+from vatt.data.factory import DatasetFactory
+from vatt.data.tokenizers import WordTokenizer
+
+RATE = 8000  # the synthetic fixture's sample rate
+SMALL = dict(num_frames=4, frame_size=16, min_resize=16, audio_seconds=0.1, audio_sample_rate=RATE)
+
+
+def _batch(ds):
+    return {k: v.numpy() for k, v in next(iter(ds)).items()}
+
+
+def _all(ds):
+    return [{k: v.numpy() for k, v in b.items()} for b in ds]
+
+
+def _clip(gradient_frames, num_frames=6, captions=(), labels=(), seconds=0.2, seed=0):
+    waveform = np.sin(np.arange(int(seconds * RATE)) / 7.0).astype(np.float32) * 0.5
+    return records.Clip(gradient_frames(num_frames, 24, 32, seed), waveform, captions, labels)
+
+
+def test_pretrain_mixes_datasets_with_masks(
+    synthetic_dir, tmp_path, write_dataset, gradient_frames
+):
+    audioset_like = [_clip(gradient_frames, 12, labels=[1], seed=i) for i in range(4)]
+    write_dataset(
+        tmp_path,
+        "audiosetlike",
+        audioset_like,
+        modalities=("video", "audio", "label"),
+        split="train",
+        sample_rate=RATE,
+    )
+    # The synthetic records live in another directory: an absolute table path reaches them.
+    elsewhere = {"name": "synthetic_elsewhere", "splits": {"train": f"{synthetic_dir}/train"}}
+    vd.register_dataset(
+        vd.DatasetSpec(**{**vd.get_dataset_spec("synthetic").__dict__, **elsewhere}),
+        overwrite=True,
+    )
+    config = vd.PretrainDataConfig(
+        datasets=["synthetic_elsewhere", "audiosetlike"],
+        data_dir=str(tmp_path),
+        seed=1,
+        vocabulary_path=f"{synthetic_dir}/vocab.txt",
+        **SMALL,
+    )
+    batch = _batch(vd.pretrain_dataset(config, batch_size=24))
+    assert batch["video"].shape == (24, 4, 16, 16, 3) and batch["video"].dtype == np.float32
+    assert -1.0 <= batch["video"].min() < -0.5 and 0.5 < batch["video"].max() <= 1.0
+    assert batch["audio"].shape == (24, 800) and batch["audio"].dtype == np.float32
+    assert batch["text"].shape == (24, 5, 16) and batch["text"].dtype == np.int32
+    has_text = (batch["text"] != 0).any(axis=(1, 2))
+    np.testing.assert_array_equal(batch["text_mask"], has_text.astype(np.float32))
+    assert 0 < has_text.sum() < 24  # synthetic clips have captions, the others none
+    np.testing.assert_array_equal(batch["audio_mask"], np.ones(24))
+    assert set(batch) == {"video", "audio", "text", "text_mask", "audio_mask"}
+
+
+def test_pretrain_spectrogram_and_mixup(synthetic_dir):
+    config = vd.PretrainDataConfig(
+        datasets=["synthetic"],
+        data_dir=synthetic_dir,
+        audio_spectrogram=True,
+        audio_mixup=True,
+        color_augment=False,
+        scale_jitter=False,
+        **SMALL,
+    )
+    batch = _batch(vd.pretrain_dataset(config, batch_size=4))
+    # 800 samples at 8 kHz: hop int(8000 * 0.02134) = 170 -> ceil(800 / 170) = 5 frames.
+    assert batch["audio_spectrogram"].shape == (4, 5, 80, 1)
+    assert batch["audio_spectrogram"].min() >= 0.0 and batch["audio_spectrogram"].max() <= 1.0
+    assert "audio" not in batch
+    np.testing.assert_array_equal(batch["text_mask"], np.ones(4))
+
+
+def test_finetune_training_and_multi_view_evaluation(synthetic_dir):
+    config = vd.FinetuneDataConfig(name="synthetic", data_dir=synthetic_dir, mixup=False, **SMALL)
+    train = _batch(vd.classification_dataset(config, split="train", training=True, batch_size=4))
+    assert train["video"].shape == (4, 4, 16, 16, 3)
+    assert train["video"].min() >= -1.0 and train["video"].max() <= 1.0
+    # Label smoothing 0.1 over 12 classes.
+    assert {round(float(v), 5) for v in np.unique(train["label"])} == {
+        round(0.1 / 12, 5),
+        round(0.9 + 0.1 / 12, 5),
+    }
+    np.testing.assert_allclose(train["label"].sum(axis=1), 1.0, rtol=1e-5)
+
+    evaluation = vd.classification_dataset(config, split="test", training=False, batch_size=5)
+    first, second = _all(evaluation), _all(evaluation)
+    assert [b["video"].shape for b in first] == [
+        (60, 4, 16, 16, 3),
+        (60, 4, 16, 16, 3),
+        (24, 4, 16, 16, 3),
+    ]
+    assert all(b["num_views"] == 12 for b in first)
+    for a, b in zip(first, second, strict=True):  # evaluation is deterministic
+        np.testing.assert_array_equal(a["video"], b["video"])
+    labels = np.concatenate([b["label"] for b in first])
+    assert labels.shape == (12, 12) and (labels.sum(axis=1) == 1).all()  # no smoothing
+    assert sorted(labels.argmax(axis=1)) == list(range(12))
+
+
+def test_finetune_mixup_mixes_labels(synthetic_dir):
+    config = vd.FinetuneDataConfig(
+        name="synthetic",
+        data_dir=synthetic_dir,
+        mixup=True,
+        label_smoothing=0.0,
+        color_augment=False,
+        **SMALL,
+    )
+    batch = _batch(vd.classification_dataset(config, split="train", training=True, batch_size=8))
+    np.testing.assert_allclose(batch["label"].sum(axis=1), 1.0, rtol=1e-5)
+    assert (batch["label"] > 0).sum(axis=1).max() == 2
+
+
+def test_linear_probe_is_deterministic_middle_clips(synthetic_dir):
+    config = vd.EvalDataConfig(name="synthetic", data_dir=synthetic_dir, video_stride=1, **SMALL)
+    train = vd.classification_dataset(config, split="train", training=True, batch_size=12)
+    first, second = _all(train), _all(train)
+    assert len(first) == 1 and first[0]["video"].shape == (12, 4, 16, 16, 3)
+    assert "num_views" not in first[0]
+    np.testing.assert_array_equal(first[0]["video"], second[0]["video"])
+    test = _batch(vd.classification_dataset(config, split="test", training=False, batch_size=3))
+    assert test["video"].shape == (12, 4, 16, 16, 3) and test["num_views"] == 4
+
+
+def test_audio_classification_windows(synthetic_dir):
+    vd.register_dataset(
+        vd.DatasetSpec(
+            **{
+                **vd.get_dataset_spec("synthetic").__dict__,
+                "name": "synthetic_audio",
+                "classification_modality": "audio",
+            }
+        ),
+        overwrite=True,
+    )
+    config = vd.FinetuneDataConfig(
+        name="synthetic_audio", data_dir=synthetic_dir, audio_stride=1, **SMALL
+    )
+    batch = _batch(vd.classification_dataset(config, split="test", training=False, batch_size=2))
+    assert batch["audio"].shape == (8, 800) and batch["num_views"] == 4
+    assert "video" not in batch
+    assert np.abs(batch["audio"]).max() <= 1.0
+    assert not np.array_equal(batch["audio"][0], batch["audio"][1])  # distinct windows
+
+
+def test_retrieval_first_captions_and_windows(synthetic_dir):
+    config = vd.EvalDataConfig(name="synthetic", data_dir=synthetic_dir, **SMALL)
+    batches = _all(vd.retrieval_dataset(config, batch_size=8))
+    assert [b["video"].shape[0] for b in batches] == [32, 16]
+    assert batches[0]["audio"].shape == (32, 800) and batches[0]["text"].shape == (8, 1, 16)
+    tokenizer = WordTokenizer(f"{synthetic_dir}/vocab.txt")
+    expected = {
+        tuple(
+            tokenizer.string_tensor_to_indices(
+                tf.constant(
+                    [
+                        synthetic.make_clip(
+                            "test",
+                            i,
+                            synthetic.SyntheticConfig(
+                                num_frames=8, frame_size=32, sample_rate=RATE
+                            ),
+                        ).clip.captions[0]
+                    ]
+                )
+            ).numpy()[0]
+        )
+        for i in range(12)
+    }
+    got = {tuple(row) for b in batches for row in b["text"][:, 0]}
+    assert got == expected
+
+
+def _image_factory(tmp_path, clips, **kwargs):
+    path = tmp_path / "bad-00000-of-00001"
+    records.write_records(
+        path, [records.encode_clip(c) if isinstance(c, records.Clip) else c for c in clips]
+    )
+    factory = DatasetFactory([str(path)])
+    modalities.add_image(factory, num_frames=4, crop_size=8, min_resize=8, **kwargs)
+    return factory
+
+
+def test_all_frames_in_one_feature_is_rejected_up_front(tmp_path, gradient_frames):
+    example = records.encode_clip(_clip(gradient_frames))
+    jpegs = [
+        f.bytes_list.value[0]
+        for f in example.feature_lists.feature_list[features.IMAGE_KEY].feature
+    ]
+    del example.feature_lists.feature_list[features.IMAGE_KEY].feature[:]
+    example.feature_lists.feature_list[features.IMAGE_KEY].feature.add().bytes_list.value.extend(
+        jpegs
+    )
+    with pytest.raises(
+        ValueError, match="entry 0 holds 6 values; the format is one Feature per frame"
+    ):
+        _image_factory(tmp_path, [example.SerializeToString()]).make_dataset()
+
+
+def test_missing_key_names_expected_and_present_keys(tmp_path, gradient_frames):
+    factory = _image_factory(tmp_path, [_clip(gradient_frames)], input_feature_name="frames/jpeg")
+    with pytest.raises(
+        ValueError,
+        match=r"no feature list 'frames/jpeg'; its feature lists are "
+        r"\['WAVEFORM/feature/floats', 'image/encoded'\]",
+    ):
+        factory.make_dataset()
+
+
+def test_corrupt_jpeg_names_the_record(tmp_path, gradient_frames):
+    good = records.encode_clip(_clip(gradient_frames))
+    bad = records.encode_clip(_clip(gradient_frames))
+    bad.feature_lists.feature_list[features.IMAGE_KEY].feature[2].bytes_list.value[0] = b"nope"
+    ds = _image_factory(tmp_path, [good, bad], is_training=False).make_dataset(
+        shuffle=False, num_epochs=1, batch_size=None
+    )
+    with pytest.raises(
+        tf.errors.InvalidArgumentError, match=r"(?s)not a JPEG.*bad-00000-of-00001#1"
+    ):
+        list(ds)
+
+
+def test_label_out_of_range_names_the_record(tmp_path, write_dataset, gradient_frames):
+    write_dataset(
+        tmp_path, "badlabels", [_clip(gradient_frames, labels=[7])], num_classes=5, sample_rate=RATE
+    )
+    config = vd.FinetuneDataConfig(name="badlabels", data_dir=str(tmp_path), **SMALL)
+    ds = vd.classification_dataset(config, split="test", training=False, batch_size=1)
+    with pytest.raises(
+        tf.errors.InvalidArgumentError, match=r"(?s)in \[0, 5\).*test-00000-of-00001#0"
+    ):
+        list(ds)
+
+
+def test_short_clips_follow_the_policy(tmp_path, gradient_frames):
+    short = records.Clip(gradient_frames(2, 8, 8), np.ones(3, np.float32))
+    padded = _batch(
+        _image_factory(tmp_path, [short], is_training=False, short_input_policy="pad").make_dataset(
+            shuffle=False, batch_size=1
+        )
+    )["video"][0]
+    np.testing.assert_array_equal(padded[1], padded[3])  # frames 0, 1, 1, 1
+    assert not np.array_equal(padded[0], padded[1])
+    with pytest.raises(tf.errors.InvalidArgumentError, match="fewer elements than a window of 4"):
+        _batch(
+            _image_factory(
+                tmp_path, [short], is_training=False, short_input_policy="error"
+            ).make_dataset(shuffle=False, batch_size=1)
+        )
+
+    factory = DatasetFactory([str(tmp_path / "bad-00000-of-00001")])
+    modalities.add_audio(factory, is_training=False, num_samples=5, short_input_policy="pad")
+    np.testing.assert_array_equal(
+        _batch(factory.make_dataset(batch_size=1))["audio"], [[1, 1, 1, 0, 0]]
+    )
+
+
+def test_config_errors_name_the_field(synthetic_dir):
+    with pytest.raises(ValueError, match="PretrainDataConfig.tokenizer = 'gpt'"):
+        vd.pretrain_dataset(vd.PretrainDataConfig(tokenizer="gpt"), batch_size=2)
+    with pytest.raises(ValueError, match="audio_sample_rate=8000"):
+        vd.pretrain_dataset(
+            vd.PretrainDataConfig(datasets=["synthetic"], data_dir=synthetic_dir), batch_size=2
+        )
+    with pytest.raises(ValueError, match="has no captions"):
+        vd.retrieval_dataset(vd.EvalDataConfig(name="hmdb51"), batch_size=2)
