@@ -167,6 +167,10 @@ def test_a_later_split_reuses_the_label_map(converted, videos):
     (videos / "unknown.csv").write_text("path,label\nsilent.mp4,meow\n")
     with pytest.raises(ValueError, match=r"\['meow'\].*not in the label map"):
         convert.convert(videos / "unknown.csv", out, split="x", workers=1, progress=False)
+    with pytest.raises(ValueError, match="labels.txt holds another label map"):
+        convert.convert(
+            videos / "test.csv", out, split="y", label_names=["quiet", "beep"], progress=False
+        )
 
 
 def test_integer_labels_are_ids(videos, tmp_path):

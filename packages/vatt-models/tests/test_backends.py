@@ -34,6 +34,17 @@ from vatt.models.text import TextConfig
 folder, archs = sys.argv[1], sys.argv[2:]
 batch = dict(np.load(f"{folder}/inputs.npz"))
 
+def forward(model, inputs):
+    if keras.backend.backend() != "jax":
+        return model(inputs, training=False)
+    import jax  # one compiled program instead of hundreds of op-by-op compilations
+
+    def run(trainable, non_trainable, x):
+        return model.stateless_call(trainable, non_trainable, x, training=False)[0]
+
+    values = lambda variables: [v.value for v in variables]
+    return jax.jit(run)(values(model.trainable_variables), values(model.non_trainable_variables), inputs)
+
 def leaves(outputs):
     if isinstance(outputs, dict):
         return [x for key in sorted(outputs) for x in leaves(outputs[key])]
@@ -41,10 +52,13 @@ def leaves(outputs):
 
 results = {}
 for arch in archs:
-    model = vm.build(arch, **vm.tiny_overrides(arch))
+    # Shapes only: every value comes from the file (random init is slow on JAX, op by op).
+    with keras.StatelessScope(initialize_variables=False):
+        model = vm.build(arch, **vm.tiny_overrides(arch))
+    keras.backend.clear_session(free_memory=False)
     model.load_weights(f"{folder}/{arch}.weights.h5")
     text_only = isinstance(vm.get_config(arch), TextConfig)
-    outputs = model(batch["text"] if text_only else batch, training=False)
+    outputs = forward(model, batch["text"] if text_only else batch)
     for i, leaf in enumerate(leaves(outputs)):
         results[f"{arch}/{i}"] = keras.ops.convert_to_numpy(leaf)
 np.savez(f"{folder}/reloaded.npz", **results)

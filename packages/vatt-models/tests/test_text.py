@@ -1,15 +1,23 @@
 """Text backbones: T5 bucket rule, norms, masking, the linear tower, mapping, validation."""
 
 import math
+import pathlib
 
 import keras
 import numpy as np
 import pytest
 
+from vatt.models.checkpoints import load_official_checkpoint
 from vatt.models.registry import build, get_config, tiny_overrides
-from vatt.models.text import TextBackbone, TextConfig, load_word_embeddings
+from vatt.models.text import (
+    PRETRAIN_TEXT_PREFIX,
+    TextBackbone,
+    TextConfig,
+    load_word_embeddings,
+)
 from vatt.models.text.t5 import RMSNorm, relative_position_buckets
 
+FIXTURE = pathlib.Path(__file__).parent / "fixtures" / "tx_fac_tiny"
 TEXT_ARCHS = ("t5_small", "t5_base", "bert_small", "bert_base", "linear")
 
 
@@ -50,6 +58,17 @@ def test_relative_buckets_match_the_rule_for_every_pair():
     assert got[0, 0] == 0 and got[5, 0] == 5 and got[0, 5] == 21
     assert got[64, 0] == 15 and got[139, 0] == 15 and got[0, 139] == 31
     assert got[16, 0] == 10 and got[32, 0] == 13  # 8 + trunc(log2(2)/3*8), 8 + trunc(16/3)
+
+
+def test_t5_loaded_alone_from_a_pretraining_checkpoint_matches_the_original():
+    model = _tiny("t5_small")
+    load_official_checkpoint(model, FIXTURE, prefix=PRETRAIN_TEXT_PREFIX)
+    reference = np.load(FIXTURE / "inputs_outputs.npz")
+    out = model(reference["inputs.text"])
+    for key in ("features_pooled", "features"):
+        expected = reference[f"outputs.text.{key}"]
+        np.testing.assert_allclose(out[key], expected, atol=1e-4 * np.abs(expected).max())
+    np.testing.assert_array_equal(out["attention_mask"], reference["outputs.text.attention_mask"])
 
 
 def test_rms_norm_matches_numpy():
@@ -145,7 +164,7 @@ def test_weights_round_trip(tmp_path):
     model(ids)
     model.save_weights(tmp_path / "t5.weights.h5")
     keras.utils.set_random_seed(1)
-    other = build("t5_small", **tiny_overrides("t5_small"))
+    other = TextBackbone.from_config(model.get_config())
     other.load_weights(tmp_path / "t5.weights.h5")
     np.testing.assert_allclose(other(ids)["features"], model(ids)["features"], atol=1e-6)
 

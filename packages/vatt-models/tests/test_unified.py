@@ -7,10 +7,11 @@ import numpy as np
 import pytest
 
 from vatt.models.backbones import SpT, SpTConfig, ViT3D, ViTConfig, WaT, WaTConfig
+from vatt.models.checkpoints import load_official_checkpoint
 from vatt.models.layers import spline_resampling_matrix
 from vatt.models.registry import build, tiny_overrides
-from vatt.models.unified import UnifiedConfig
-from vatt.models.unified_transfer import UNIFIED_PREFIX, load_unified_checkpoint
+from vatt.models.unified import UNIFIED_PREFIX, UnifiedBackbone, UnifiedConfig
+from vatt.models.unified_transfer import load_unified_checkpoint
 
 FIXTURE = pathlib.Path(__file__).parent / "fixtures" / "ut_fac_tiny"
 _TINY = dict(d_model=32, d_kv=8, d_ff=64, num_layers=2, num_heads=4)
@@ -76,6 +77,18 @@ def test_text_padding_is_masked_and_audio_rank_2_equals_rank_3():
     )
 
 
+def test_ut_loaded_alone_from_the_ut_fac_checkpoint_matches_the_original():
+    model = _tiny_ut()
+    load_official_checkpoint(model, FIXTURE, prefix=UNIFIED_PREFIX)
+    reference = np.load(FIXTURE / "inputs_outputs.npz")
+    out = model({"video": reference["inputs.video"], "text": reference["inputs.text"]})
+    for name in ("video.features_pooled", "video.features", "text.features_pooled"):
+        modality, key = name.split(".")
+        expected = reference[f"outputs.{name}"]
+        got = np.asarray(out[modality][key]).reshape(expected.shape)
+        np.testing.assert_allclose(got, expected, atol=1e-4 * np.abs(expected).max())
+
+
 def test_checkpoint_mapping_covers_every_weight_once():
     model = _tiny_ut()
     mapped = model.checkpoint_variables("U")
@@ -88,6 +101,17 @@ def test_checkpoint_mapping_covers_every_weight_once():
         "U/pre_proj/video/kernel",
         "U/post_proj/text/bias",
     } <= set(mapped)
+
+
+def test_serialisation_round_trip(tmp_path):
+    model = _tiny_ut()
+    batch = _batch()
+    model.save_weights(tmp_path / "ut.weights.h5")
+    clone = UnifiedBackbone.from_config(model.get_config())
+    clone.load_weights(tmp_path / "ut.weights.h5")
+    np.testing.assert_allclose(
+        clone(batch)["text"]["features"], model(batch)["text"]["features"], atol=1e-6
+    )
 
 
 def test_config_validation():

@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+import vatt.losses
 from vatt.train.steps import ClipGroup, NonFiniteLossError, StepRunner
 
 
@@ -114,3 +115,67 @@ def test_skip_mode_counts_non_finite_steps_and_never_applies_them():
     assert int(runner.skipped_steps.numpy()) == 3 and int(runner.step.numpy()) == 3
     for variable, value in zip(runner.model.trainable_variables, before, strict=True):
         np.testing.assert_array_equal(variable.numpy(), value)
+
+
+class ToyPretraining(keras.Model):
+    """Video and audio embeddings, the video one through a synchronized BatchNorm (as FAC)."""
+
+    def __init__(self):
+        super().__init__()
+        self.video = keras.layers.Dense(8)
+        self.norm = keras.layers.BatchNormalization(synchronized=True)
+        self.audio = keras.layers.Dense(8)
+
+    def call(self, batch, training=False):
+        video = self.norm(self.video(batch["video"]), training=training)
+        return {"head": {"video": {"toaud": video}, "audio": {"tovid": self.audio(batch["audio"])}}}
+
+
+def _contrastive_losses(devices, num_calls=3):
+    keras.utils.set_random_seed(0)
+    strategy = tf.distribute.MirroredStrategy(devices)
+    rng = np.random.default_rng(0)
+    data = {
+        "video": rng.normal(size=(64, 5)).astype(np.float32),
+        "audio": rng.normal(size=(64, 3)).astype(np.float32),
+    }
+    gather = (
+        (lambda x: tf.distribute.get_replica_context().all_gather(x, axis=0))
+        if len(devices) > 1
+        else None
+    )
+    with strategy.scope():
+        model = ToyPretraining()
+        model({k: v[:2] for k, v in data.items()})
+        optimizer = keras.optimizers.Adam(1e-2)
+        optimizer.build(model.trainable_variables)
+        step = tf.Variable(0, dtype=tf.int64)
+        skipped = tf.Variable(0, dtype=tf.int64)
+    runner = StepRunner(
+        strategy,
+        model,
+        optimizer,
+        lambda outputs, batch: vatt.losses.pretrain_objective(
+            outputs, batch, vid_txt_weight=0.0, gather=gather
+        ),
+        ["vid_aud", "total"],
+        [ClipGroup(model.video.trainable_variables, 0.1)],
+        step,
+        skipped,
+    )
+    dataset = strategy.distribute_datasets_from_function(
+        lambda context: (
+            tf.data.Dataset.from_tensor_slices(data)
+            .batch(context.get_per_replica_batch_size(16))
+            .repeat()
+        )
+    )
+    iterator = iter(dataset)
+    return [runner.run(iterator, 4).mean_terms["total"] for _ in range(num_calls)]
+
+
+def test_two_replicas_match_one_with_gathered_negatives_synced_norm_and_global_clipping():
+    one = _contrastive_losses(["/cpu:0"])
+    two = _contrastive_losses(["/cpu:0", "/cpu:1"])
+    assert one[-1] < one[0]
+    np.testing.assert_allclose(two, one, rtol=1e-5)

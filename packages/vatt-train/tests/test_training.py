@@ -123,8 +123,13 @@ def test_two_replicas_give_the_losses_of_one_replica_on_the_same_global_batch(
     )
     _, single = single_replica_run
     for two, one in zip(result.history, single.history, strict=True):
+        # Local negatives (4 clips instead of 8) or per-replica BatchNorm statistics move these
+        # terms by tens of percent. What is left is rounding, amplified by the FAC head's
+        # synchronized BatchNorm: Keras takes the variance as E[x²] − E[x]² of all-reduced sums,
+        # and at initialisation the pooled features of 8 synthetic clips are nearly identical
+        # (measured: 1e-4 to 7e-3 relative; in inference mode the two runs agree to 1e-7).
         for term in ("vid_txt", "vid_aud", "total"):
-            assert two[term] == pytest.approx(one[term], rel=1e-4), (term, two, one)
+            assert two[term] == pytest.approx(one[term], rel=2e-2), (term, two, one)
 
 
 def _video_features(model, video):

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import json
+import pathlib
 import sys
 from collections.abc import Sequence
 
@@ -138,8 +140,9 @@ def _synth(args: argparse.Namespace) -> int:
         num_shards=args.shards,
         workers=args.workers,
     )
+    clips = json.loads((pathlib.Path(args.out) / "dataset.json").read_text())["clips"]
     print(
-        f"wrote {args.clips} train and {args.test_clips or max(12, args.clips // 4)} test clips "
+        f"wrote {clips['train']} train and {clips['test']} test clips "
         f"({num_frames} frames of {args.size}x{args.size} at {args.fps} fps, "
         f"{args.sample_rate} Hz audio) to {args.out}"
     )

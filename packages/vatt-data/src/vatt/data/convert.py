@@ -275,7 +275,8 @@ def read_clip(
                 previous = frame
             jpegs.append(previous_jpeg.numpy())
     if not jpegs:
-        raise ValueError(f"no video frame between {source.start} s and {source.end} s")
+        end = "the end" if source.end is None else f"{source.end} s"
+        raise ValueError(f"no video frame from {source.start} s to {end}")
     waveform = None
     if options.audio:
         # The audio covers exactly the frames' window, also when the video ends before `end`.
@@ -315,8 +316,15 @@ def _label_map(
     if all(name.isdigit() for name in used):
         return ()
     labels_file = out_dir / LABELS_FILE
-    if label_names is None and labels_file.exists():
-        label_names = labels_file.read_text(encoding="utf-8").splitlines()
+    if labels_file.exists():
+        existing = [n.strip() for n in labels_file.read_text(encoding="utf-8").splitlines()]
+        existing = [n for n in existing if n]
+        if label_names is not None and list(label_names) != existing:
+            raise ValueError(
+                f"{labels_file} holds another label map than the one given; records already in "
+                f"{out_dir} use it. Convert into another directory, or pass it as the label map."
+            )
+        label_names = existing
     names = tuple(label_names) if label_names is not None else tuple(used)
     unknown = sorted(set(used) - set(names))
     if unknown:
@@ -348,7 +356,7 @@ def convert(
       num_shards: shard count; default the square root of the number of clips (DMVR's rule).
       options: frame rate, frame size, audio rate, JPEG quality.
       video_root: directory relative video paths start from; default the CSV's directory.
-      label_names: class names, index = id, when ``out_dir/labels.txt`` does not exist yet.
+      label_names: class names, index = id; must equal ``out_dir/labels.txt`` if that exists.
       workers: worker processes; default one per CPU, at most one per 16 clips; 1 converts in
         this process.
       progress: show a tqdm progress bar.

@@ -212,21 +212,17 @@ def sample_color_params(seed: int | None = None) -> tf.Tensor:
     )
 
 
-def adjust_saturation(rgb: tf.Tensor, factor: tf.Tensor) -> tf.Tensor:
-    """``tf.image.adjust_saturation`` written in RGB: HSV keeps V = max and H, so every channel moves
-    towards the max, ``c' = max − k·(max − c)`` with ``k = min(factor, 1 / S)`` (S clipped to 1);
-    pixels with max <= 0 (S = 0 in TF's HSV) become grey at V. Elementwise, so XLA fuses it."""
-    high = tf.reduce_max(rgb, axis=-1, keepdims=True)
-    low = tf.reduce_min(rgb, axis=-1, keepdims=True)
-    k = tf.minimum(factor, tf.math.divide_no_nan(high, high - low))
-    k = tf.where(high > 0, k, 0.0)
-    return high - (high - rgb) * k
+Planes = tuple[tf.Tensor, tf.Tensor, tf.Tensor]
 
 
-def adjust_hue(rgb: tf.Tensor, delta: tf.Tensor) -> tf.Tensor:
-    """``tf.image.adjust_hue`` written in RGB: rotate H (in sextants) and rebuild each channel as
-    ``V − C·clip(min(k, 4 − k), 0, 1)`` with ``k = (n + H) mod 6``, n = 5, 3, 1 for R, G, B."""
-    r, g, b = tf.unstack(rgb, axis=-1)
+def _saturation_planes(r: tf.Tensor, g: tf.Tensor, b: tf.Tensor, factor: tf.Tensor) -> Planes:
+    high = tf.maximum(tf.maximum(r, g), b)
+    low = tf.minimum(tf.minimum(r, g), b)
+    k = tf.where(high > 0, tf.minimum(factor, tf.math.divide_no_nan(high, high - low)), 0.0)
+    return high - (high - r) * k, high - (high - g) * k, high - (high - b) * k
+
+
+def _hue_planes(r: tf.Tensor, g: tf.Tensor, b: tf.Tensor, delta: tf.Tensor) -> Planes:
     high = tf.maximum(tf.maximum(r, g), b)
     chroma = tf.where(high > 0, high - tf.minimum(tf.minimum(r, g), b), 0.0)
     inverse = tf.math.divide_no_nan(1.0, chroma)
@@ -243,19 +239,36 @@ def adjust_hue(rgb: tf.Tensor, delta: tf.Tensor) -> tf.Tensor:
         k = tf.where(k >= 6.0, k - 6.0, k)
         return high - chroma * tf.clip_by_value(tf.minimum(k, 4.0 - k), 0.0, 1.0)
 
-    return tf.stack([channel(5.0), channel(3.0), channel(1.0)], axis=-1)
+    return channel(5.0), channel(3.0), channel(1.0)
+
+
+def adjust_saturation(rgb: tf.Tensor, factor: tf.Tensor) -> tf.Tensor:
+    """``tf.image.adjust_saturation`` written in RGB: HSV keeps V = max and H, so every channel moves
+    towards the max, ``c' = max − k·(max − c)`` with ``k = min(factor, 1 / S)`` (S clipped to 1);
+    pixels with max <= 0 (S = 0 in TF's HSV) become grey at V. Elementwise, so XLA fuses it."""
+    return tf.stack(_saturation_planes(*tf.unstack(rgb, axis=-1), factor), axis=-1)
+
+
+def adjust_hue(rgb: tf.Tensor, delta: tf.Tensor) -> tf.Tensor:
+    """``tf.image.adjust_hue`` written in RGB: rotate H (in sextants) and rebuild each channel as
+    ``V − C·clip(min(k, 4 − k), 0, 1)`` with ``k = (n + H) mod 6``, n = 5, 3, 1 for R, G, B."""
+    return tf.stack(_hue_planes(*tf.unstack(rgb, axis=-1), delta), axis=-1)
 
 
 def color_jitter(video: tf.Tensor, params: tf.Tensor) -> tf.Tensor:
     """Brightness, saturation, contrast (per-frame channel means), hue, then clip to [0, 1]: the
     sequence of DMVR's ``color_default_augm`` on a [0, 1] clip, with ``params`` from
     :func:`sample_color_params`."""
-    video = video + params[0]
-    video = adjust_saturation(video, params[1])
-    mean = tf.reduce_mean(video, axis=[-3, -2], keepdims=True)
-    video = (video - mean) * params[2] + mean
-    video = adjust_hue(video, params[3])
-    return tf.clip_by_value(video, 0.0, 1.0)
+    # Channel planes, not a channel axis: under XLA each plane's chain is computed once per pixel
+    # instead of once per output channel (about 40% less work).
+    planes = [plane + params[0] for plane in tf.unstack(video, axis=-1)]
+    planes = _saturation_planes(*planes, params[1])
+    planes = [
+        (plane - mean) * params[2] + mean
+        for plane, mean in ((p, tf.reduce_mean(p, axis=[-2, -1], keepdims=True)) for p in planes)
+    ]
+    planes = _hue_planes(*planes, params[3])
+    return tf.stack([tf.clip_by_value(plane, 0.0, 1.0) for plane in planes], axis=-1)
 
 
 def grayscale(video: tf.Tensor) -> tf.Tensor:

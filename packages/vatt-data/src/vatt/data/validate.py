@@ -275,26 +275,30 @@ def validate_records(
       decode_frames: decode every JPEG rather than reading headers only.
       max_records_per_file: check only the first N records of each file; None checks all.
       compression_type: ``"GZIP"`` or ``"ZLIB"`` for compressed files.
-      progress: show a tqdm progress bar over the files.
+      progress: show a tqdm progress bar (records checked, current file).
     """
     checked = 0
-    for path in tqdm(files, unit="file", disable=not progress):
-        read = 0
-        try:
-            for serialized in _iterate(path, compression_type):
-                if max_records_per_file is not None and read >= max_records_per_file:
-                    break
-                problem = _first_problem(serialized, spec, decode_frames)
-                if problem is not None:
-                    return ValidationReport(
-                        tuple(files), checked, RecordProblem(path, read, *problem)
-                    )
-                read += 1
-                checked += 1
-        except (tf.errors.DataLossError, tf.errors.InvalidArgumentError) as error:
-            reason = (
-                f"not a readable TFRecord file after {read} records ({_error_text(error)}); "
-                "if it is compressed pass compression_type='GZIP'"
-            )
-            return ValidationReport(tuple(files), checked, RecordProblem(path, read, None, reason))
+    with tqdm(unit="record", disable=not progress) as bar:
+        for path in files:
+            bar.set_postfix_str(os.path.basename(path), refresh=False)
+            read = 0
+            try:
+                for serialized in _iterate(path, compression_type):
+                    if max_records_per_file is not None and read >= max_records_per_file:
+                        break
+                    problem = _first_problem(serialized, spec, decode_frames)
+                    if problem is not None:
+                        return ValidationReport(
+                            tuple(files), checked, RecordProblem(path, read, *problem)
+                        )
+                    read += 1
+                    checked += 1
+                    bar.update()
+            except (tf.errors.DataLossError, tf.errors.InvalidArgumentError) as error:
+                reason = (
+                    f"not a readable TFRecord file after {read} records ({_error_text(error)}); "
+                    "if it is compressed pass compression_type='GZIP'"
+                )
+                problem = RecordProblem(path, read, None, reason)
+                return ValidationReport(tuple(files), checked, problem)
     return ValidationReport(tuple(files), checked, None)

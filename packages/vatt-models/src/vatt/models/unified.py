@@ -13,7 +13,7 @@ import dataclasses
 import keras
 from keras import ops
 
-from vatt.models.checkpoints import keras_layer_variables
+from vatt.models.checkpoints import ROOT_PREFIX, keras_layer_variables
 from vatt.models.layers import (
     DropToken,
     SpatioTemporalEmbeddings,
@@ -23,6 +23,8 @@ from vatt.models.layers import (
 from vatt.models.registry import ArchConfig, register_arch
 
 MODALITIES = ("video", "audio", "text")
+#: Object path of UT inside the official ``ut_fac`` pre-training checkpoint.
+UNIFIED_PREFIX = f"{ROOT_PREFIX}/_base_layer/unified_backbone/unified_transformer"
 #: Attribute-name prefix of each modality's agg token in the official checkpoint.
 AGG_TOKEN_NAMES = {
     "video": "vid_agg_embedding",
@@ -71,6 +73,7 @@ class UnifiedConfig(ArchConfig):
             )
 
 
+@keras.saving.register_keras_serializable(package="vatt")
 class UnifiedBackbone(keras.Model):
     """UT: ``{"video"?, "audio"?, "text"?}`` inputs to per-modality features.
 
@@ -245,6 +248,14 @@ class UnifiedBackbone(keras.Model):
             found.update(lookup.checkpoint_variables(f"{prefix}/pos_embedding_lookup/{m}"))
             found[f"{prefix}/{AGG_TOKEN_NAMES[m]}"] = self.agg_token[m]
         return found
+
+    def get_config(self):
+        return {"name": self.name, "config": self.config.to_dict()}
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        return cls(UnifiedConfig.from_dict(config.pop("config")), **config)
 
 
 def _dense(units: int, input_dim: int, activation: str, name: str) -> keras.layers.Dense:

@@ -16,12 +16,9 @@ import keras
 import numpy as np
 
 from vatt.models.backbones import TransformerBackbone, ViT3D, WaT
-from vatt.models.checkpoints import _VALUE_SUFFIX, ROOT_PREFIX, _reader, official_weight_keys
+from vatt.models.checkpoints import _VALUE_SUFFIX, _reader, official_weight_keys
 from vatt.models.layers import spline_resampling_matrix
-from vatt.models.unified import AGG_TOKEN_NAMES
-
-#: Object path of UT inside the official ``ut_fac`` pre-training checkpoint.
-UNIFIED_PREFIX = f"{ROOT_PREFIX}/_base_layer/unified_backbone/unified_transformer"
+from vatt.models.unified import AGG_TOKEN_NAMES, UNIFIED_PREFIX
 
 # Modality-specific object path -> UT object path, per modality (spec §7.3 UT rules).
 _RENAMES = {

@@ -5,6 +5,7 @@ Importing this package registers the archs ``t5_small``, ``t5_base``, ``bert_sma
 """
 
 from vatt.models.text.backbone import (
+    PRETRAIN_TEXT_PREFIX,
     TextBackbone,
     TextConfig,
     bert_base_config,
@@ -17,6 +18,7 @@ from vatt.models.text.backbone import (
 from vatt.models.text.t5 import relative_position_buckets
 
 __all__ = [
+    "PRETRAIN_TEXT_PREFIX",
     "TextBackbone",
     "TextConfig",
     "bert_base_config",

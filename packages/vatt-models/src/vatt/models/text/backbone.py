@@ -2,7 +2,9 @@
 
 The tower takes int word ids ``[N, L]`` (or the batch's ``[B, K, L]``, flattened to
 ``[B*K, L]``) with pad id 0 and returns
-``{"features_pooled": [N, D], "features": [N, L', D], "attention_mask": [N, L]}``.
+``{"features_pooled": [N, D], "features": [N, L', D], "attention_mask": [N, L]}`` where
+``attention_mask`` is 1 on real words and ``L' = L`` (``L + 1`` for ``bert_small``, whose extra
+agg token the original kept among the word features).
 """
 
 from __future__ import annotations
@@ -14,13 +16,15 @@ import keras
 import numpy as np
 from keras import ops
 
-from vatt.models.checkpoints import keras_layer_variables
+from vatt.models.checkpoints import ROOT_PREFIX, keras_layer_variables
 from vatt.models.registry import ArchConfig, register_arch
 from vatt.models.text.bert import BertEncoder
 from vatt.models.text.linear import LinearEncoder
 from vatt.models.text.t5 import T5Encoder
 
 ENCODERS = ("t5", "bert", "linear")
+#: Object path of the text tower inside an official pre-training checkpoint.
+PRETRAIN_TEXT_PREFIX = f"{ROOT_PREFIX}/_base_layer/txt_backbone"
 
 # Size of the original word2vec vocabulary and vectors (misc_data.tgz in the VATT release).
 WORD2VEC_VOCAB_SIZE = 2**16
@@ -75,6 +79,7 @@ class TextConfig(ArchConfig):
             )
 
 
+@keras.saving.register_keras_serializable(package="vatt")
 class TextBackbone(keras.Model):
     """A VATT text tower (the original ``LanguageModel``); see the module docstring for I/O."""
 
@@ -153,6 +158,14 @@ class TextBackbone(keras.Model):
                 found.update(keras_layer_variables(getattr(self, name), f"{prefix}/{name}"))
         found.update(self.base_lm.checkpoint_variables(f"{prefix}/base_lm"))
         return found
+
+    def get_config(self):
+        return {"name": self.name, "config": self.config.to_dict()}
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        return cls(TextConfig.from_dict(config.pop("config")), **config)
 
 
 def load_word_embeddings(path: str | pathlib.Path) -> np.ndarray:
