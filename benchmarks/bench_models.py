@@ -138,7 +138,7 @@ def main() -> None:
     if tokens is not None:
         print(f"transformer tokens {tokens} (DropToken rate {args.droptoken_rate} + agg token)")
     print(f"parameters         {classifier.count_params():,}")
-    print(f"training GFLOPs    {flops_per_example / 1e9:.2f} per example")
+    print(f"training GFLOPs    {flops_per_example / 1e9:.4g} per example")
     print(f"step time          {1e3 * seconds / args.steps:.1f} ms (loss {float(loss):.3f})")
     print(f"throughput         {examples_per_second:.2f} examples/s, {achieved:.2f} TFLOP/s")
     if args.peak_tflops is not None:

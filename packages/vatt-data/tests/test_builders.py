@@ -97,6 +97,11 @@ def test_factory_filters_keys_epochs_and_sharding(tmp_path):
     assert [int(i["label"]) for i in items] == [0, 2, 4, 0, 2, 4]
     assert items[1][features.KEY].decode().endswith("train-00000-of-00001#2")
 
+    cached = _label_factory(tmp_path, range(3)).make_dataset(
+        shuffle=False, num_epochs=2, batch_size=None, cache=True
+    )
+    assert [int(i["label"]) for i in cached.as_numpy_iterator()] == [0, 1, 2, 0, 1, 2]
+
     context = tf.distribute.InputContext(num_input_pipelines=2, input_pipeline_id=1)
     ds = _label_factory(tmp_path, range(6)).make_dataset(
         shuffle=False, num_epochs=1, batch_size=2, drop_remainder=False, input_context=context

@@ -150,3 +150,28 @@ def test_mixup_is_a_convex_combination_with_a_partner():
     np.testing.assert_allclose(x.sum(axis=1), 1.0, rtol=1e-6)
     assert ((x > 0).sum(axis=1) <= 2).all()
     np.testing.assert_allclose(label, 2 * x, rtol=1e-6)  # same lambda and partner for labels
+
+
+def test_derived_seeds_differ_per_draw_and_keep_none():
+    assert processors.derive_seed(None, "flip") is None
+    seeds = {processors.derive_seed(7, name) for name in ("crop_x", "crop_y", "flip", "hue")}
+    assert len(seeds) == 4
+    assert processors.derive_seed(7, "flip") == processors.derive_seed(7, "flip")
+
+
+def test_flip_is_shared_through_state_and_colour_keeps_the_range():
+    frames = tf.reshape(tf.range(2 * 2 * 3 * 3, dtype=tf.float32), [2, 2, 3, 3])
+    state = {}
+    first = processors.random_flip_left_right(frames, state)
+    second = processors.random_flip_left_right(frames, state)  # e.g. another view of the clip
+    np.testing.assert_array_equal(first, second)
+    unit = processors.normalize_image(frames * 7, zero_centering=False)
+    assert float(tf.reduce_max(unit)) == pytest.approx(35 * 7 / 255)
+    centred = processors.normalize_image(tf.constant([0, 255], tf.uint8), zero_centering=True)
+    np.testing.assert_allclose(centred, [-1.0, 1.0])
+    video = tf.random.uniform([2, 6, 6, 3], -1.0, 1.0)
+    out = processors.color_default_augm(
+        video, zero_centering=True, prob_color_augment=1.0, prob_color_drop=1.0
+    )
+    assert float(tf.reduce_min(out)) >= -1.0 and float(tf.reduce_max(out)) <= 1.0
+    np.testing.assert_allclose(out[..., 0], out[..., 2], atol=1e-6)  # colour drop: grey

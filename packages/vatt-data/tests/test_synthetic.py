@@ -120,7 +120,7 @@ def test_written_dataset_matches_its_spec(tmp_path):
     assert spec == synthetic.synthetic_spec(CONFIG)
     assert spec.fps == 10 and spec.sample_rate == 16_000 and spec.num_classes == 12
     # Importing vatt.data registers the default configuration (other tests may re-register it).
-    assert synthetic.SYNTHETIC == synthetic.synthetic_spec()
+    assert synthetic.synthetic_spec() == synthetic.SYNTHETIC
     assert get_dataset_spec("synthetic").num_classes == 12
     train = spec.shards("train", str(tmp_path))
     assert train == resolve_table(str(tmp_path / "train@2"))

@@ -125,3 +125,15 @@ def to_numpy(batch) -> dict:
 @pytest.fixture(scope="session")
 def batch_to_numpy():
     return to_numpy
+
+
+@pytest.fixture(scope="session")
+def two_replicas():
+    """Two replicas on the two logical CPUs. Several tf.functions with collective ops over the
+    same devices in one process can mismatch their collective instances (TensorFlow aborts with
+    "Shape mismatch in the collective instance"); reducing through one device avoids collectives.
+    A training job has one strategy and one train function per process, and the multi-worker
+    test covers the collective implementation."""
+    return tf.distribute.MirroredStrategy(
+        ["/cpu:0", "/cpu:1"], cross_device_ops=tf.distribute.ReductionToOneDevice()
+    )

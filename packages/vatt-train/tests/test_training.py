@@ -114,12 +114,14 @@ def test_two_replicas_give_the_losses_of_one_replica_on_the_same_global_batch(
     make_array_dataset_fn,
     tmp_path,
     deterministic_models,
+    two_replicas,
 ):
     config = vatt.train.apply_overrides(pretrain_config, {"strategy.type": "mirrored"})
-    strategy = vatt.train.create_strategy("mirrored")
-    assert strategy.num_replicas_in_sync == 2
     result = vatt.train.train(
-        config, tmp_path, strategy=strategy, dataset_fn=make_array_dataset_fn(pretrain_examples, 8)
+        config,
+        tmp_path,
+        strategy=two_replicas,
+        dataset_fn=make_array_dataset_fn(pretrain_examples, 8),
     )
     _, single = single_replica_run
     for two, one in zip(result.history, single.history, strict=True):

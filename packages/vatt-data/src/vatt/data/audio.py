@@ -5,6 +5,7 @@ from __future__ import annotations
 import tensorflow as tf
 
 from vatt.data import features as F
+from vatt.data.processors import derive_seed
 
 # The original's STFT window and hop are given in seconds at 48 kHz: int(48000 * 0.04267) = 2048
 # and int(48000 * 0.02134) = 1024 samples (vatt-spec §2.6).
@@ -18,7 +19,8 @@ UPPER_EDGE_HERTZ = 7600.0
 def add_gaussian_noise(waveform: tf.Tensor, gamma: float, seed: int | None = None) -> tf.Tensor:
     """``x + N(0, (gamma · max|x|)²)``, VATT's ``add_gaussian`` (σ relative to the clip's peak)."""
     sigma = gamma * tf.reduce_max(tf.abs(waveform))
-    return waveform + sigma * tf.random.normal(tf.shape(waveform), seed=seed)
+    noise = tf.random.normal(tf.shape(waveform), seed=derive_seed(seed, "audio_noise"))
+    return waveform + sigma * noise
 
 
 def log_mel_spectrogram(

@@ -53,7 +53,7 @@ def _build_parser() -> argparse.ArgumentParser:
     )
     synth.add_argument("--seed", type=int, default=0, help="seed (default 0)")
     synth.add_argument(
-        "--shards", type=_positive_int, help="shards per split (default: 1/128 clips)"
+        "--shards", type=_positive_int, help="shards per split (default: one per 128 clips)"
     )
     synth.add_argument(
         "--workers", type=_positive_int, help="processes (default: CPUs for 2048+ clips, else 1)"

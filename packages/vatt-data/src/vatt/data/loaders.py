@@ -50,6 +50,11 @@ def pretrain_dataset(
     specs = [get_dataset_spec(name) for name in config.datasets]
     for spec in specs:
         _check_sample_rate(config, spec)
+        if "video" not in spec.modalities:
+            raise ValueError(
+                f"Pretraining reads video from every dataset; {spec.name!r} has modalities "
+                f"{spec.modalities}."
+            )
     num_captions = config.max_context_sentences + 1
     num_samples = config_lib.audio_num_samples(
         config.num_frames, config.audio_seconds, config.audio_sample_rate
@@ -65,21 +70,20 @@ def pretrain_dataset(
         factory.tune(
             shuffle_buffer=config.shuffle_buffer, seed=config.seed, cycle_length=_CYCLE_LENGTH
         )
-        if "video" in spec.modalities:
-            modalities.add_image(
-                factory,
-                is_training=True,
-                num_frames=config.num_frames,
-                stride=config.video_stride * max(1, int(spec.fps // F.REFERENCE_FPS)),
-                min_resize=config.min_resize,
-                crop_size=config.frame_size,
-                crop_style=config.crop_resize_style,
-                scale_jitter=config.scale_jitter,
-                color_augment=config.color_augment,
-                zero_centering_image=config.zero_centering_image,
-                short_input_policy=config.short_input_policy,
-                seed=config.seed,
-            )
+        modalities.add_image(
+            factory,
+            is_training=True,
+            num_frames=config.num_frames,
+            stride=config.video_stride * max(1, int(spec.fps // F.REFERENCE_FPS)),
+            min_resize=config.min_resize,
+            crop_size=config.frame_size,
+            crop_style=config.crop_resize_style,
+            scale_jitter=config.scale_jitter,
+            color_augment=config.color_augment,
+            zero_centering_image=config.zero_centering_image,
+            short_input_policy=config.short_input_policy,
+            seed=config.seed,
+        )
         if "audio" in spec.modalities:
             modalities.add_audio(
                 factory,
@@ -184,7 +188,7 @@ def retrieval_dataset(config: EvalDataConfig, *, batch_size: int) -> tf.data.Dat
     if "video" in spec.modalities:
         _add_eval_video(factory, config, num_crops=1)
     if "audio" in spec.modalities:
-        _add_eval_audio(factory, config, spec)
+        _add_eval_audio(factory, config)
     modalities.add_text(
         factory,
         _tokenizer(config, spec),
@@ -193,10 +197,9 @@ def retrieval_dataset(config: EvalDataConfig, *, batch_size: int) -> tf.data.Dat
         max_num_tokens=config.max_num_words,
     )
     _add_num_views(factory, views)
-    ds = factory.make_dataset(
+    return factory.make_dataset(
         shuffle=False, num_epochs=1, batch_size=batch_size, drop_remainder=False
     )
-    return ds
 
 
 def classification_dataset(
@@ -221,10 +224,11 @@ def classification_dataset(
     """
     config_lib.validate(config)
     spec = get_dataset_spec(config.name)
-    _check_sample_rate(config, spec)
     if "label" not in spec.modalities:
         raise ValueError(f"Dataset {spec.name!r} has no labels (modalities {spec.modalities}).")
     modality = spec.classification_modality
+    if modality == "audio":
+        _check_sample_rate(config, spec)
     finetune = isinstance(config, FinetuneDataConfig)
     factory = DatasetFactory(spec.shards(split, config.data_dir))
     if finetune:
@@ -239,7 +243,7 @@ def classification_dataset(
         if modality == "video":
             _add_eval_video(factory, config, num_crops=num_crops)
         else:
-            _add_eval_audio(factory, config, spec)
+            _add_eval_audio(factory, config)
         _add_num_views(factory, views)
     elif modality == "video":
         modalities.add_image(
@@ -323,7 +327,7 @@ def _add_eval_video(factory: DatasetFactory, config, *, num_crops: int) -> None:
     )
 
 
-def _add_eval_audio(factory: DatasetFactory, config, spec: DatasetSpec) -> None:
+def _add_eval_audio(factory: DatasetFactory, config) -> None:
     modalities.add_audio(
         factory,
         is_training=False,

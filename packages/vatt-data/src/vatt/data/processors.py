@@ -9,9 +9,19 @@ truncation to uint8 between resizes).
 
 from __future__ import annotations
 
+import zlib
 from typing import Any
 
 import tensorflow as tf
+
+
+def derive_seed(seed: int | None, name: str) -> int | None:
+    """A distinct op seed per random draw: TF ops given the same op seed draw the same stream, so
+    one user seed must not reach two draws unchanged (it would correlate, e.g., both crop offsets)."""
+    if seed is None:
+        return None
+    return (seed * 1_000_003 + zlib.crc32(name.encode())) % (2**31 - 1)
+
 
 # Keys of the preprocessor state: views of one example (e.g. RGB and another rendering) share them.
 CROP_BOX_KEY = "crop_box"
@@ -57,15 +67,21 @@ def vgg_crop_box(
     """
     h, w = height, width
     if scale_jitter:
-        factors = tf.random.uniform([2], min_scale_factor, max_scale_factor, seed=seed)
-        apply = tf.random.uniform([], seed=seed) < scale_jitter_prob
+        factors = tf.random.uniform(
+            [2], min_scale_factor, max_scale_factor, seed=derive_seed(seed, "jitter_factors")
+        )
+        apply = tf.random.uniform([], seed=derive_seed(seed, "jitter_apply")) < scale_jitter_prob
         factors = tf.where(apply, factors, tf.ones([2]))
         h = tf.cast(tf.cast(height, tf.float32) * factors[0], tf.int32)
         w = tf.cast(tf.cast(width, tf.float32) * factors[1], tf.int32)
     out_h, out_w = resize_smallest_size(h, w, min_resize)
     if random:
-        off_y = tf.random.uniform([], 0, tf.maximum(out_h - crop_size, 0) + 1, tf.int32, seed=seed)
-        off_x = tf.random.uniform([], 0, tf.maximum(out_w - crop_size, 0) + 1, tf.int32, seed=seed)
+        off_y = tf.random.uniform(
+            [], 0, tf.maximum(out_h - crop_size, 0) + 1, tf.int32, seed=derive_seed(seed, "crop_y")
+        )
+        off_x = tf.random.uniform(
+            [], 0, tf.maximum(out_w - crop_size, 0) + 1, tf.int32, seed=derive_seed(seed, "crop_x")
+        )
     else:
         off_y, off_x = (out_h - crop_size) // 2, (out_w - crop_size) // 2
     scale_y = tf.cast(height, tf.float32) / tf.cast(out_h, tf.float32)
@@ -95,7 +111,7 @@ def inception_crop_box(
     begin, size, _ = tf.image.sample_distorted_bounding_box(
         tf.stack([height, width, 3]),
         bounding_boxes=tf.constant([[[0.0, 0.0, 1.0, 1.0]]]),
-        seed=seed or 0,
+        seed=derive_seed(seed, "inception_crop") or 0,
         min_object_covered=min_object_covered,
         aspect_ratio_range=aspect_ratio_range,
         area_range=area_range,
@@ -179,7 +195,7 @@ def random_flip_left_right(
 def _flip_coin(state: dict[str, Any] | None, seed: int | None) -> tf.Tensor:
     if state is not None and FLIP_KEY in state:
         return state[FLIP_KEY]
-    flip = tf.random.uniform([], seed=seed) < 0.5
+    flip = tf.random.uniform([], seed=derive_seed(seed, "flip")) < 0.5
     if state is not None:
         state[FLIP_KEY] = flip
     return flip
@@ -204,10 +220,12 @@ def sample_color_params(seed: int | None = None) -> tf.Tensor:
     """One clip's ``[brightness, saturation, contrast, hue]``, drawn as tf.image.random_* do."""
     return tf.stack(
         [
-            tf.random.uniform([], -BRIGHTNESS_DELTA, BRIGHTNESS_DELTA, seed=seed),
-            tf.random.uniform([], *SATURATION_RANGE, seed=seed),
-            tf.random.uniform([], *CONTRAST_RANGE, seed=seed),
-            tf.random.uniform([], -HUE_DELTA, HUE_DELTA, seed=seed),
+            tf.random.uniform(
+                [], -BRIGHTNESS_DELTA, BRIGHTNESS_DELTA, seed=derive_seed(seed, "brightness")
+            ),
+            tf.random.uniform([], *SATURATION_RANGE, seed=derive_seed(seed, "saturation")),
+            tf.random.uniform([], *CONTRAST_RANGE, seed=derive_seed(seed, "contrast")),
+            tf.random.uniform([], -HUE_DELTA, HUE_DELTA, seed=derive_seed(seed, "hue")),
         ]
     )
 
@@ -300,9 +318,9 @@ def color_default_augm(
 
 def _augment_draws(prob_color_augment: float, prob_color_drop: float, seed: int | None) -> dict:
     return {
-        "color": tf.random.uniform([], seed=seed) < prob_color_augment,
+        "color": tf.random.uniform([], seed=derive_seed(seed, "color")) < prob_color_augment,
         "params": sample_color_params(seed),
-        "drop": tf.random.uniform([], seed=seed) < prob_color_drop,
+        "drop": tf.random.uniform([], seed=derive_seed(seed, "color_drop")) < prob_color_drop,
     }
 
 
@@ -396,8 +414,8 @@ def label_smoothing(labels: tf.Tensor, smoothing: float) -> tf.Tensor:
 
 def sample_beta(shape: Any, alpha: float, beta: float, seed: int | None = None) -> tf.Tensor:
     """Beta(alpha, beta) samples from two Gamma draws, X / (X + Y) (no tensorflow-probability)."""
-    x = tf.random.gamma(shape, alpha, seed=seed)
-    y = tf.random.gamma(shape, beta, seed=seed)
+    x = tf.random.gamma(shape, alpha, seed=derive_seed(seed, "beta_x"))
+    y = tf.random.gamma(shape, beta, seed=derive_seed(seed, "beta_y"))
     return x / (x + y)
 
 
@@ -417,7 +435,7 @@ def batched_mixup(
     inputs = features[feature_name]
     batch = tf.shape(inputs)[0]
     lam = sample_beta([batch], alpha, beta, seed=seed)
-    partner = tf.random.shuffle(tf.range(batch), seed=seed)
+    partner = tf.random.shuffle(tf.range(batch), seed=derive_seed(seed, "mixup_partner"))
 
     def mix(x: tf.Tensor) -> tf.Tensor:
         weight = tf.reshape(tf.cast(lam, x.dtype), [-1] + [1] * (len(x.shape) - 1))

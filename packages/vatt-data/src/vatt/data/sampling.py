@@ -12,6 +12,8 @@ from typing import Any
 
 import tensorflow as tf
 
+from vatt.data.processors import derive_seed
+
 # Key under which the first sampled modality leaves offset / length for the others (DMVR's sync).
 OFFSET_PROPORTION_KEY = "sample_offset_proportion"
 CAPTION_PERMUTATION_KEY = "sample_sequence_random_perm"
@@ -99,7 +101,9 @@ def sample_sequence(
             )
         else:
             max_offset = tf.maximum(length - (num_steps - 1) * stride, 1)
-            offset = tf.random.uniform([], 0, max_offset, dtype=tf.int32, seed=seed)
+            offset = tf.random.uniform(
+                [], 0, max_offset, dtype=tf.int32, seed=derive_seed(seed, "window_offset")
+            )
             if state is not None:
                 state[OFFSET_PROPORTION_KEY] = tf.cast(offset, tf.float32) / tf.cast(
                     tf.maximum(length, 1), tf.float32
@@ -149,7 +153,7 @@ def sample_or_pad_non_sorted_sequence(
         if state is not None and state_key in state:
             permutation = state[state_key]
         else:
-            permutation = tf.random.shuffle(tf.range(length), seed=seed)
+            permutation = tf.random.shuffle(tf.range(length), seed=derive_seed(seed, "captions"))
             if state is not None:
                 state[state_key] = permutation
         sequence = tf.gather(sequence, permutation)

@@ -2,12 +2,16 @@
 
 The original resized a positional table of N rows to M rows with
 ``tfa.image.interpolate_spline(order=3, regularization=0)``: knots ``x_i = i/N``, queries
-``q_j = j/M``, kernel ``phi(s) = max(s, 1e-10) ** 1.5`` of the *squared* distance ``s`` plus an
-affine term. The result is linear in the table, ``new = R @ table`` with an ``(M, N)`` matrix R
-that depends only on N and M. We compute R once in float64 NumPy and apply it with
-``keras.ops.matmul``, so the op is backend-agnostic and differentiable in the table. The
-original solved the system in float32, which is badly conditioned for large N (its result is
-meaningless at N = 1200); float64 gives the mathematically intended spline.
+``q_j = j/M``, kernel ``|x - y|^3`` plus an affine term, rows of the table as values. In one
+dimension that interpolant *is* the natural cubic spline through the knots, continued linearly
+beyond the last knot (the cubic terms cancel there because the kernel weights are orthogonal
+to the affine functions). We therefore compute it as a natural cubic spline, whose tridiagonal
+system is well conditioned, instead of the dense (N+2)-square system that TF-Addons solved in
+float32 and that is numerically meaningless at N = 1200 (the full WaT table).
+
+The result is linear in the table, ``resized = R @ table``, with an ``(M, N)`` matrix R that
+depends only on N and M: it is built once in float64 NumPy and applied with ``keras.ops``, so
+the op runs on every backend and is differentiable in the table.
 """
 
 from __future__ import annotations
@@ -17,17 +21,10 @@ import functools
 import numpy as np
 from keras import ops
 
-# The original's floor on squared distances before raising to 1.5.
-_MIN_SQUARED_DISTANCE = 1e-10
-
-
-def _phi(squared_distance: np.ndarray) -> np.ndarray:
-    return np.maximum(squared_distance, _MIN_SQUARED_DISTANCE) ** 1.5
-
 
 @functools.lru_cache(maxsize=64)
 def spline_resampling_matrix(num_rows: int, num_target_rows: int) -> np.ndarray:
-    """The ``(num_target_rows, num_rows)`` float64 matrix R with ``resized = R @ table``.
+    """The read-only ``(num_target_rows, num_rows)`` float64 matrix R with ``resized = R @ table``.
 
     Raises:
         ValueError: fewer than 2 rows (the affine part of the spline is then undetermined).
@@ -36,23 +33,44 @@ def spline_resampling_matrix(num_rows: int, num_target_rows: int) -> np.ndarray:
         raise ValueError(f"a positional table needs at least 2 rows to be resized, got {num_rows}")
     if num_target_rows < 1:
         raise ValueError(f"cannot resize a positional table to {num_target_rows} rows")
-    knots = np.arange(num_rows, dtype=np.float64) / num_rows
+    n, step = num_rows, 1.0 / num_rows
+    # Second derivatives m = curvature @ y: zero at both ends (natural spline), and inside
+    # m[i-1] + 4 m[i] + m[i+1] = 6 / step^2 (y[i-1] - 2 y[i] + y[i+1]).
+    curvature = np.zeros((n, n))
+    if n > 2:
+        tridiagonal = 4.0 * np.eye(n - 2) + np.eye(n - 2, k=1) + np.eye(n - 2, k=-1)
+        second_difference = np.zeros((n - 2, n))
+        for i in range(n - 2):
+            second_difference[i, i : i + 3] = (1.0, -2.0, 1.0)
+        curvature[1:-1] = np.linalg.solve(tridiagonal, second_difference) * 6.0 / step**2
     queries = np.arange(num_target_rows, dtype=np.float64) / num_target_rows
-    affine = np.stack([knots, np.ones_like(knots)], axis=1)  # (N, 2)
-    system = np.zeros((num_rows + 2, num_rows + 2))
-    system[:num_rows, :num_rows] = _phi((knots[:, None] - knots[None, :]) ** 2)
-    system[:num_rows, num_rows:] = affine
-    system[num_rows:, :num_rows] = affine.T
-    # Columns of the inverse that multiply the table; the zero right-hand-side rows drop out.
-    coefficients = np.linalg.solve(system, np.eye(num_rows + 2)[:, :num_rows])  # (N+2, N)
-    evaluation = np.concatenate(
-        [
-            _phi((queries[:, None] - knots[None, :]) ** 2),
-            np.stack([queries, np.ones_like(queries)], axis=1),
-        ],
-        axis=1,
-    )  # (M, N+2)
-    return evaluation @ coefficients
+    segment = np.minimum(np.floor(queries / step).astype(int), n - 2)  # left knot of each query
+    t = queries / step - segment  # position in the segment; > 1 past the last knot
+    rows = np.arange(num_target_rows)
+    matrix = np.zeros((num_target_rows, n))
+    inside = t <= 1.0
+    # Inside a segment: linear part plus the cubic correction from the end curvatures.
+    left, right = segment[inside], segment[inside] + 1
+    u = t[inside]
+    np.add.at(matrix, (rows[inside], left), 1.0 - u)
+    np.add.at(matrix, (rows[inside], right), u)
+    cubic_left = step**2 / 6.0 * ((1.0 - u) ** 3 - (1.0 - u))
+    cubic_right = step**2 / 6.0 * (u**3 - u)
+    matrix[inside] += (
+        cubic_left[:, None] * curvature[left] + cubic_right[:, None] * curvature[right]
+    )
+    # Past the last knot: the value there plus its slope times the distance.
+    beyond = rows[~inside]
+    if beyond.size:
+        distance = (queries[beyond] - (n - 1) * step)[:, None]
+        slope = np.zeros(n)
+        slope[n - 1], slope[n - 2] = 1.0 / step, -1.0 / step
+        slope = slope + step / 6.0 * curvature[n - 2]  # curvature at the last knot is zero
+        last = np.zeros(n)
+        last[n - 1] = 1.0
+        matrix[beyond] = last + distance * slope
+    matrix.setflags(write=False)  # shared through the cache
+    return matrix
 
 
 def resize_positional_table(table, num_target_rows: int):
