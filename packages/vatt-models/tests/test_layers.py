@@ -60,6 +60,13 @@ def test_spline_interpolates_knots_and_reproduces_affine_tables():
     )
 
 
+def test_spline_stays_exact_at_the_full_wat_table_size():
+    # 1200 rows (3.2 s of 48 kHz audio / 128): TF-Addons' float32 dense solve broke down here.
+    matrix = spline_resampling_matrix(1200, 2400)
+    np.testing.assert_allclose(matrix[::2], np.eye(1200), atol=1e-10)
+    np.testing.assert_allclose(matrix.sum(axis=1), 1.0, atol=1e-10)  # constants are kept
+
+
 def test_spline_keeps_a_table_of_the_right_size_and_rejects_single_rows():
     table = keras.ops.ones((4, 2))
     assert resize_positional_table(table, 4) is table

@@ -103,6 +103,13 @@ def test_bad_inputs_are_rejected_with_what_was_expected(arch, shape, message):
         model(_batch(arch, shape))
 
 
+def test_integer_inputs_are_rejected_instead_of_being_mis_scaled():
+    model = _tiny("vit_base")
+    frames = np.zeros((1, 4, 16, 16, 3), "uint8")
+    with pytest.raises(TypeError, match=r"expects float video.*\[-1, 1\].*got dtype uint8"):
+        model({"video": frames})
+
+
 def test_unknown_arch_and_unknown_override_are_errors_listing_the_choices():
     with pytest.raises(KeyError, match="unknown arch 'vit_huge'.*vit_base"):
         vatt.models.build("vit_huge")

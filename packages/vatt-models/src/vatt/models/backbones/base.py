@@ -142,6 +142,13 @@ class TransformerBackbone(keras.layers.Layer):
         raise NotImplementedError
 
     def call(self, inputs, training=False):
+        dtype = keras.backend.standardize_dtype(inputs.dtype)
+        if "float" not in dtype:
+            # Raw uint8 frames or int16 audio would be silently mis-scaled by the patch layer.
+            raise TypeError(
+                f"{type(self).__name__} expects float {self.expected_input} normalised as in the "
+                f"data contract (video in [-1, 1]), got dtype {dtype}"
+            )
         grid = self._grid(inputs)  # (B, *grid, d)
         if self.pre_proj is not None:
             grid = self.pre_proj(grid)
