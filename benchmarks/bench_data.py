@@ -8,7 +8,9 @@ then measures
   colour jitter, [-1, 1]), 3.2 s of audio with noise, 16-token captions, batch 8;
 
 and prints clips/s and CPU milliseconds per clip (process CPU time over every thread) of each, and
-their ratio; then the loader once more without colour jitter (DMVR's measured configuration). Usage: ``nox -s bench_data`` or ``python benchmarks/bench_data.py --batches 40``.
+their ratio; then the loader once more without colour jitter (DMVR's measured configuration) and
+once reading video only (the difference is what audio and text cost). Usage: ``nox -s bench_data``
+or ``python benchmarks/bench_data.py --batches 40``.
 """
 
 from __future__ import annotations
@@ -146,6 +148,22 @@ def main() -> None:
             args.batches,
         )
         print(f"no-colour loader / floor CPU ratio: {plain_cpu / floor:.2f}x")
+        # The same records read as video only (zero audio and text): what audio and text cost.
+        vd.register_dataset(
+            vd.DatasetSpec(
+                name="bench_video", splits={"train": "train"}, modalities=("video",), fps=FPS
+            ),
+            overwrite=True,
+        )
+        video_only = dataclasses.replace(config, datasets=["bench_video"])
+        video_cpu = measure(
+            "pretrain_dataset, video only",
+            vd.pretrain_dataset(video_only, batch_size=BATCH_SIZE),
+            BATCH_SIZE,
+            args.warmup,
+            args.batches,
+        )
+        print(f"audio and text: {(loader_cpu - video_cpu) * 1e3:.2f} CPU ms/clip")
 
 
 if __name__ == "__main__":

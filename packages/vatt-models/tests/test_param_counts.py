@@ -119,8 +119,9 @@ def test_i3d_matches_the_published_filter_table():
 
 
 def test_resnet2d_50_matches_resnet50():
-    # torchvision's resnet50 has 25,557,032 parameters, 2,049,000 of them in its fc layer;
-    # on a 1-channel spectrogram the stem conv has 7*7*(3-1)*64 = 6,272 fewer.
+    # torchvision's resnet50 has 25,557,032 parameters, 2,049,000 of them in its fc layer (same
+    # bottleneck layout, no conv biases); on a 1-channel spectrogram the stem conv has
+    # 7*7*(3-1)*64 = 6,272 fewer.
     backbone = 25_557_032 - 2_049_000 - 6_272
     head = (2048 + 1) * 527  # AudioSet classifier
     trainable, frozen = counts("resnet2d_50")
@@ -129,7 +130,8 @@ def test_resnet2d_50_matches_resnet50():
     assert frozen == 2 * 26_560
 
 
-def test_resnet2d_101_adds_seventeen_bottlenecks_of_the_third_group():
-    # 23 instead of 6 blocks of 1024 -> 256 -> 256 -> 1024, each 1x1/3x3/1x1 conv with BN.
-    block = 1024 * 256 + 9 * 256 * 256 + 256 * 1024 + 2 * (256 + 256 + 1024)
-    assert counts("resnet2d_101")[0] == counts("resnet2d_50")[0] + 17 * block
+def test_resnet2d_101_matches_resnet101():
+    # torchvision's resnet101: 44,549,160 parameters, the same fc and stem difference as above.
+    backbone = 44_549_160 - 2_049_000 - 6_272
+    head = (2048 + 1) * 527
+    assert counts("resnet2d_101")[0] == backbone + head

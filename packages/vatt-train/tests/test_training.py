@@ -20,8 +20,8 @@ def pretrain_config(pretrain_overrides):
 
 @pytest.fixture(scope="module")
 def pretrain_examples(pretrain_config, batch_to_numpy):
-    """16 preprocessed clips of the vatt-data pretraining pipeline, fed in a fixed order."""
-    dataset = vatt.data.pretrain_dataset(pretrain_config.data.train, batch_size=16)
+    """8 preprocessed clips of the vatt-data pretraining pipeline: every step's global batch."""
+    dataset = vatt.data.pretrain_dataset(pretrain_config.data.train, batch_size=8)
     return batch_to_numpy(next(iter(dataset)))
 
 
@@ -80,7 +80,7 @@ def test_pretraining_loss_decreases_and_the_run_directory_is_complete(
     }
     assert last["total"] < first["total"]
     assert first["total"] == pytest.approx((first["vid_txt"] + first["vid_aud"]) / 2, rel=1e-5)
-    assert first["learning_rate"] == pytest.approx(0.05)
+    assert first["learning_rate"] == pytest.approx(1e-3)
 
     assert vatt.train.load_run_config(run_dir) == pretrain_config
     assert vatt.train.list_checkpoints(run_dir) == [
@@ -126,10 +126,9 @@ def test_two_replicas_give_the_losses_of_one_replica_on_the_same_global_batch(
     _, single = single_replica_run
     for two, one in zip(result.history, single.history, strict=True):
         # Local negatives (4 clips instead of 8) or per-replica BatchNorm statistics move these
-        # terms by tens of percent. What is left is rounding, amplified by the FAC head's
-        # synchronized BatchNorm: Keras takes the variance as E[x²] − E[x]² of all-reduced sums,
-        # and at initialisation the pooled features of 8 synthetic clips are nearly identical
-        # (measured: 1e-4 to 7e-3 relative; in inference mode the two runs agree to 1e-7).
+        # terms by tens of percent. What is left is rounding (the first step agrees to 1e-4),
+        # amplified by the sharp loss of the head's BatchNorms over 8 nearly equal features
+        # (see pretrain_overrides); test_steps checks the same machinery to 1e-5 on a toy model.
         for term in ("vid_txt", "vid_aud", "total"):
             assert two[term] == pytest.approx(one[term], rel=2e-2), (term, two, one)
 
