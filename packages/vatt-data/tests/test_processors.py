@@ -104,6 +104,21 @@ def test_fused_colour_jitter_matches_dmvr_sequence_of_tf_ops():
     np.testing.assert_allclose(processors.color_jitter(video, params), reference, atol=1e-5)
 
 
+@pytest.mark.parametrize("shape", [(8, 8, 3), (2, 3, 8, 8, 3)])
+def test_xla_compiled_colour_jitter_matches_tf_ops_on_any_rank(shape):
+    # The fused kernel compiles color_jitter with XLA and moves channels first; a single frame and
+    # a batch of clips must keep per-frame contrast means and equal tf.image's values.
+    rng = np.random.default_rng(2)
+    video = tf.constant(rng.uniform(0, 1, size=shape).astype(np.float32))
+    params = tf.constant([-0.1, 0.7, 1.3, 0.15])
+    frames = tf.reshape(video, [-1, 8, 8, 3])
+    reference = tf.image.adjust_saturation(tf.image.adjust_brightness(frames, -0.1), 0.7)
+    reference = tf.image.adjust_contrast(reference, 1.3)
+    reference = tf.clip_by_value(tf.image.adjust_hue(reference, 0.15), 0.0, 1.0)
+    compiled = tf.function(processors.color_jitter, jit_compile=True)
+    np.testing.assert_allclose(compiled(video, params), tf.reshape(reference, shape), atol=1e-5)
+
+
 def test_flip_color_normalize_without_colour_is_flip_then_normalize():
     frames = tf.constant(np.arange(2 * 4 * 4 * 3, dtype=np.float32).reshape(2, 4, 4, 3))
     flips = []

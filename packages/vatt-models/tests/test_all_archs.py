@@ -83,24 +83,6 @@ def scalar_loss(outputs):
     )
 
 
-def _values(variables) -> list:
-    return [v.value for v in variables]
-
-
-def run(model: keras.Model, inputs, training: bool):
-    """``model(inputs)``; on JAX as one compiled stateless call (op by op is slow on a CPU)."""
-    if keras.backend.backend() != "jax":
-        return model(inputs, training=training)
-    import jax
-
-    def call(trainable, non_trainable, x):
-        return model.stateless_call(trainable, non_trainable, x, training=training)[0]
-
-    return jax.jit(call)(
-        _values(model.trainable_variables), _values(model.non_trainable_variables), inputs
-    )
-
-
 def trainable_gradients(model: keras.Model, inputs) -> list:
     """Gradients of :func:`scalar_loss` (training mode) for ``model.trainable_variables``."""
     backend = keras.backend.backend()
@@ -117,8 +99,9 @@ def trainable_gradients(model: keras.Model, inputs) -> list:
             outputs, _ = model.stateless_call(trainable, non_trainable, inputs, training=True)
             return scalar_loss(outputs)
 
-        gradient = jax.jit(jax.grad(loss_fn))
-        return gradient(_values(model.trainable_variables), _values(model.non_trainable_variables))
+        trainable = [v.value for v in model.trainable_variables]
+        non_trainable = [v.value for v in model.non_trainable_variables]
+        return jax.grad(loss_fn)(trainable, non_trainable)
     raise NotImplementedError(f"gradient helper for backend {backend!r}")
 
 
@@ -136,7 +119,7 @@ def test_every_contract_arch_is_registered():
 @pytest.mark.parametrize("arch", ARCHS)
 def test_forward_outputs_are_finite_and_follow_the_contract(arch):
     model = tiny_model(arch)
-    outputs = run(model, model_inputs(arch, synthetic_batch()), training=False)
+    outputs = model(model_inputs(arch, synthetic_batch()), training=False)
     leaves = float_leaves(outputs)
     assert leaves, f"{arch} returned no float output"
     for leaf in leaves:
@@ -171,8 +154,8 @@ def test_weights_h5_round_trip_reproduces_outputs(arch, tmp_path):
     keras.utils.set_random_seed(1)  # a differently initialised copy
     restored = vm.build(arch, **vm.tiny_overrides(arch))
     restored.load_weights(path)
-    expected = float_leaves(run(model, inputs, training=False))
-    actual = float_leaves(run(restored, inputs, training=False))
+    expected = float_leaves(model(inputs, training=False))
+    actual = float_leaves(restored(inputs, training=False))
     assert len(actual) == len(expected)
     for got, want in zip(actual, expected, strict=True):
         np.testing.assert_array_equal(
@@ -186,7 +169,7 @@ def test_mixed_bfloat16_builds_and_runs(arch):
     keras.config.set_dtype_policy("mixed_bfloat16")
     try:
         model = vm.build(arch, **vm.tiny_overrides(arch))
-        outputs = run(model, model_inputs(arch, synthetic_batch()), training=True)
+        outputs = model(model_inputs(arch, synthetic_batch()), training=True)
     finally:
         keras.config.set_dtype_policy(previous)
     assert all(v.dtype == "float32" for v in model.weights), f"{arch}: weights must stay float32"

@@ -54,6 +54,7 @@ def test_i3d_ignores_width_multiplier_like_the_original():
 
 def test_unit3d_normalises_with_epsilon_1e5_and_updates_moving_stats_with_momentum_09():
     unit = Unit3D(3, 4, 3, BatchNormSettings())
+    unit.build()  # creates the conv and BN weights, as a parent layer would
     x = np.random.default_rng(1).normal(size=(2, 3, 5, 5, 3)).astype("float32")
     conv = to_numpy(unit.conv3d(x)).astype("float64")
     mean, var = conv.mean(axis=(0, 1, 2, 3)), conv.var(axis=(0, 1, 2, 3))
@@ -71,6 +72,7 @@ def test_batch_norm_is_cross_replica_on_tensorflow_only():
 
 def test_strided_conv_pads_symmetrically_like_the_original():
     conv = ConvFixedPadding(1, 2, 7, 2)
+    conv.build()
     x = np.random.default_rng(2).normal(size=(1, 8, 8, 1)).astype("float32")
     kernel = to_numpy(conv.conv2d.kernel)  # (7, 7, 1, 2)
     padded = np.pad(x[0, :, :, 0], 3)  # TF "same" would pad 2 before and 3 after

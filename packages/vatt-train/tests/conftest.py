@@ -13,7 +13,6 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
 import vatt.models  # noqa: E402
-import vatt.models.multimodal  # noqa: E402,F401  TEMP-H6
 from vatt.data.synthetic import write_synthetic_dataset  # noqa: E402
 
 # Synthetic clips are cut to 4 frames of 32x32 and 0.08 s of 48 kHz audio: a 2x4x4 video grid
@@ -45,7 +44,8 @@ def _video_data(data_dir) -> dict:
 
 @pytest.fixture(scope="session")
 def pretrain_overrides(synthetic_dir) -> dict:
-    """A tiny tx_fac on the synthetic clips: 6 steps of 8 clips, 3 per call, saved every 3."""
+    """A tiny tx_fac on the synthetic clips: 8 steps of 8 clips, one per call (so that the
+    history holds every step), saved every 4."""
     tiny = vatt.models.tiny_overrides("tx_fac")
     return {
         "model": {
@@ -66,10 +66,10 @@ def pretrain_overrides(synthetic_dir) -> dict:
         },
         "data": {"train": {**_video_data(synthetic_dir), "datasets": ["synthetic"]}},
         "train": {
-            "total_steps": 6,
+            "total_steps": 8,
             "global_batch_size": 8,
-            "iterations_per_loop": 3,
-            "save_checkpoint_freq": 3,
+            "iterations_per_loop": 1,
+            "save_checkpoint_freq": 4,
         },
         # SGD with a small step: at initialisation the FAC head's BatchNorms see 8 nearly equal
         # pooled features, which makes the loss very sharp (Adam's sign-like first steps, or a

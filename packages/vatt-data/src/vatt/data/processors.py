@@ -278,15 +278,20 @@ def color_jitter(video: tf.Tensor, params: tf.Tensor) -> tf.Tensor:
     sequence of DMVR's ``color_default_augm`` on a [0, 1] clip, with ``params`` from
     :func:`sample_color_params`."""
     # Channel planes, not a channel axis: under XLA each plane's chain is computed once per pixel
-    # instead of once per output channel (about 40% less work).
-    planes = [plane + params[0] for plane in tf.unstack(video, axis=-1)]
+    # instead of once per output channel (about 40% less work). The planes are contiguous (channels
+    # moved first): XLA's loops then run along the width instead of over 3 interleaved channels,
+    # about 25% less time for the same values.
+    rank = video.shape.rank
+    channels_first = tf.transpose(video, [rank - 1, *range(rank - 1)])
+    planes = [plane + params[0] for plane in tf.unstack(channels_first)]
     planes = _saturation_planes(*planes, params[1])
     planes = [
         (plane - mean) * params[2] + mean
         for plane, mean in ((p, tf.reduce_mean(p, axis=[-2, -1], keepdims=True)) for p in planes)
     ]
     planes = _hue_planes(*planes, params[3])
-    return tf.stack([tf.clip_by_value(plane, 0.0, 1.0) for plane in planes], axis=-1)
+    clipped = tf.stack([tf.clip_by_value(plane, 0.0, 1.0) for plane in planes])
+    return tf.transpose(clipped, [*range(1, rank), 0])
 
 
 def grayscale(video: tf.Tensor) -> tf.Tensor:
@@ -337,12 +342,29 @@ def _finish(
     out_shift: float = 0.0,
 ) -> tf.Tensor:
     # One XLA kernel: the flip, the colour operations and both affine maps fuse into a couple of
-    # passes over the clip instead of the ~15 full passes separate TF ops make.
-    video = video * scale + shift
-    video = tf.where(flip, tf.reverse(video, axis=[-2]), video)
-    video = tf.cond(color, lambda: color_jitter(video, params), lambda: video)
-    video = tf.cond(drop, lambda: grayscale(video), lambda: video)
-    return video * out_scale + out_shift
+    # passes over the clip instead of the ~15 full passes separate TF ops make. One branch per
+    # (colour, drop) case, each the whole chain: a conditional in the middle of the chain would
+    # write the clip out before it and read it back after it (two extra passes per clip).
+
+    def chain(with_color: bool, with_drop: bool) -> tf.Tensor:
+        out = video * scale + shift
+        out = tf.where(flip, tf.reverse(out, axis=[-2]), out)
+        if with_color:
+            out = color_jitter(out, params)
+        if with_drop:
+            out = grayscale(out)
+        return out * out_scale + out_shift
+
+    case = tf.cast(color, tf.int32) + 2 * tf.cast(drop, tf.int32)
+    return tf.switch_case(
+        case,
+        [
+            lambda: chain(False, False),
+            lambda: chain(True, False),
+            lambda: chain(False, True),
+            lambda: chain(True, True),
+        ],
+    )
 
 
 def flip_color_normalize(

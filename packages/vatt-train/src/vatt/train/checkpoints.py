@@ -20,6 +20,22 @@ class CheckpointError(ValueError):
     """A checkpoint path that does not name a readable checkpoint."""
 
 
+class ModelWeights(tf.Module):
+    """Every weight of a Keras model, as the ``model`` entry of our checkpoints.
+
+    Keras 3 layers keep sub-layers held in lists (a Transformer's layers) out of the object graph
+    that ``tf.train.Checkpoint(model=keras_model)`` saves, so those weights would be saved only
+    through the optimizer and silently skipped by a model-only restore. Tracking
+    ``model.weights`` (a fixed order for a given config) saves and restores all of them.
+    """
+
+    def __init__(self, model):
+        super().__init__(name=None)
+        if not model.weights:
+            raise ValueError(f"{type(model).__name__} has no weights yet; build it first")
+        self.weights = list(model.weights)
+
+
 def checkpoint_prefix(path: str | pathlib.Path) -> str:
     """Validate that ``path`` names a checkpoint and return its prefix.
 
@@ -71,10 +87,10 @@ def restore_model_weights(model, checkpoint: str | pathlib.Path) -> str:
     Every weight of ``model`` must be in the checkpoint. Returns the prefix that was read.
     """
     prefix = checkpoint_prefix(checkpoint)
-    status = tf.train.Checkpoint(model=model).read(prefix)
     try:
+        status = tf.train.Checkpoint(model=ModelWeights(model)).read(prefix)
         status.expect_partial().assert_existing_objects_matched()
-    except AssertionError as error:
+    except (AssertionError, ValueError, tf.errors.InvalidArgumentError) as error:
         raise CheckpointError(
             f"checkpoint {prefix} does not hold the weights of this model "
             f"({type(model).__name__}): {error}"

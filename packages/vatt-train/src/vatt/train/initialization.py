@@ -5,7 +5,9 @@ The source is a checkpoint prefix (or its folder) in one of three layouts:
 * a pretraining run of ours (``RUN/ckpt-N`` next to ``RUN/config.yaml``): its model is rebuilt
   from that config, restored, and the classifier's backbone takes the weights of the tower of
   the same modality;
-* an official VATT pretraining checkpoint (``tx_fac``: ``_base_layer/vid_backbone`` ...);
+* an official VATT pretraining checkpoint (``tx_fac``: ``_base_layer/vid_backbone`` ...), or a
+  UT one (``ut_fac``), whose shared Transformer and per-modality projections go to a ViT or WaT
+  built with ``pre_projection`` and ``post_projection`` on;
 * an official VATT fine-tuned checkpoint (``_base/...``): its backbone, not its classifier.
 
 Both directions are checked (every backbone weight is initialised, every source weight of that
@@ -23,12 +25,13 @@ import tensorflow as tf
 
 import vatt.models
 from vatt.models.checkpoints import PRETRAIN_BACKBONE_PREFIXES, ROOT_PREFIX
+from vatt.models.unified import UNIFIED_PREFIX
+from vatt.models.unified_transfer import load_unified_checkpoint, unified_checkpoint_variables
 from vatt.train.builders import build_model
 from vatt.train.checkpoints import CheckpointError, checkpoint_prefix, restore_model_weights
 from vatt.train.config import CONFIG_FILE, load_run_config
 
 FINETUNED_BACKBONE_PREFIX = f"{ROOT_PREFIX}/_base"
-_UNIFIED_MARKER = f"{ROOT_PREFIX}/_base_layer/unified_backbone/"
 
 
 def initialize_from_pretrained(
@@ -58,12 +61,8 @@ def _from_official(classifier: keras.Model, prefix: str, keys: set[str]) -> list
     modality = _modality(classifier)
     if any(k.startswith(f"{FINETUNED_BACKBONE_PREFIX}/") for k in keys):
         source = FINETUNED_BACKBONE_PREFIX
-    elif any(k.startswith(_UNIFIED_MARKER) for k in keys):
-        raise CheckpointError(
-            f"{prefix} is an official UT (ut_fac) pretraining checkpoint; vatt-models maps "
-            "official checkpoints onto modality-specific towers only, so initialise from it "
-            "through a UT pretraining run of ours instead"
-        )
+    elif any(k.startswith(f"{UNIFIED_PREFIX}/") for k in keys):
+        return load_unified_checkpoint(classifier.backbone, prefix)
     else:
         source = PRETRAIN_BACKBONE_PREFIXES[modality]
     return vatt.models.load_official_checkpoint(classifier.backbone, prefix, prefix=source)
@@ -86,7 +85,10 @@ def _from_run(classifier: keras.Model, prefix: str) -> list[str]:
     restore_model_weights(pretrained, prefix)
     source = pretrained.checkpoint_variables()
     modality = _modality(classifier)
-    target = classifier.backbone.checkpoint_variables(PRETRAIN_BACKBONE_PREFIXES[modality])
+    if any(key.startswith(f"{UNIFIED_PREFIX}/") for key in source):
+        target = unified_checkpoint_variables(classifier.backbone)
+    else:
+        target = classifier.backbone.checkpoint_variables(PRETRAIN_BACKBONE_PREFIXES[modality])
     missing = sorted(set(target) - set(source))
     if missing:
         raise CheckpointError(

@@ -6,6 +6,21 @@ import math
 from collections.abc import Mapping
 
 
+def model_flops_utilization(
+    training_flops_per_example: float,
+    examples_per_second: float,
+    peak_tflops_per_device: float,
+    num_devices: int,
+) -> float:
+    """Fraction of the devices' peak FLOP/s that the training arithmetic uses (nanoGPT's MFU).
+
+    ``training_flops_per_example`` is forward plus backward, as ``vatt.models.estimate_flops``
+    returns it.
+    """
+    achieved = training_flops_per_example * examples_per_second
+    return achieved / (peak_tflops_per_device * 1e12 * num_devices)
+
+
 def format_duration(seconds: float) -> str:
     """``3725`` → ``'1h02m'``; ``75`` → ``'1m15s'``; ``9`` → ``'9s'``."""
     if not math.isfinite(seconds):

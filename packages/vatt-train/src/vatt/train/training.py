@@ -18,7 +18,7 @@ import tensorflow as tf
 
 import vatt.models
 from vatt.train import builders, progress
-from vatt.train.checkpoints import CHECKPOINT_NAME, checkpoint_prefix
+from vatt.train.checkpoints import CHECKPOINT_NAME, ModelWeights, checkpoint_prefix
 from vatt.train.config import ExperimentConfig, save_config
 from vatt.train.initialization import initialize_from_pretrained
 from vatt.train.steps import NonFiniteLossError, StepRunner
@@ -83,7 +83,7 @@ def train(
     logger.info("number of parameters in the model: %.2f M", model.count_params() / 1e6)
 
     checkpoint = tf.train.Checkpoint(
-        model=model, optimizer=optimizer, step=step, skipped_steps=skipped
+        model=ModelWeights(model), optimizer=optimizer, step=step, skipped_steps=skipped
     )
     write_dir = model_dir if chief else _worker_dir(model_dir, strategy)
     manager = tf.train.CheckpointManager(
@@ -167,10 +167,11 @@ def _loop(
         history.append(record)
         _write_summaries(writer, record, int(runner.skipped_steps.numpy()))
         mfu = (
-            vatt.models.mfu(
+            progress.model_flops_utilization(
                 flops_per_example,
                 examples_per_second,
-                train.peak_tflops_per_device * runner.strategy.num_replicas_in_sync,
+                train.peak_tflops_per_device,
+                runner.strategy.num_replicas_in_sync,
             )
             if flops_per_example
             else None

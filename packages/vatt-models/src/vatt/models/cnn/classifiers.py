@@ -72,17 +72,17 @@ def _resnet(depth: int) -> ResNet2DClassifierConfig:
 
 @register_arch("i3d", I3DClassifierConfig, tiny=_I3D_TINY)
 def i3d(config: I3DClassifierConfig) -> I3DClassifier:
-    """Inception-I3D (1024-d features, 12,278,464 trainable backbone parameters)."""
+    """Inception-I3D (1024-d features, 12,287,264 trainable backbone parameters)."""
     return I3DClassifier(config, name="i3d")
 
 
 @register_arch("resnet2d_50", lambda: _resnet(50), tiny=_RESNET_TINY)
 def resnet2d_50(config: ResNet2DClassifierConfig) -> ResNet2DClassifier:
-    """ResNet-50 on a 1-channel spectrogram (2048-d features)."""
+    """ResNet-50 on a 1-channel spectrogram (2048-d features, 23,501,760 backbone parameters)."""
     return ResNet2DClassifier(config, name="resnet2d_50")
 
 
 @register_arch("resnet2d_101", lambda: _resnet(101), tiny=_RESNET_TINY)
 def resnet2d_101(config: ResNet2DClassifierConfig) -> ResNet2DClassifier:
-    """ResNet-101 on a 1-channel spectrogram (2048-d features)."""
+    """ResNet-101 on a 1-channel spectrogram (2048-d features, 42,493,888 backbone parameters)."""
     return ResNet2DClassifier(config, name="resnet2d_101")

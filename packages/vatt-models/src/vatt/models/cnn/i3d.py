@@ -96,14 +96,16 @@ class Unit3D(keras.layers.Layer):
         **kwargs,
     ) -> None:
         super().__init__(**kwargs)
+        self.in_channels = in_channels
         self.filters = filters
         self.conv3d = keras.layers.Conv3D(
             filters, kernel_size, strides=strides, padding="same", use_bias=False, name="conv3d"
         )
         self.bn = batch_norm.layer("bn")
-        self.conv3d.build((None, None, None, None, in_channels))
-        self.bn.build((None, None, None, None, filters))
-        self.built = True
+
+    def build(self, input_shape=None):
+        self.conv3d.build((None, None, None, None, self.in_channels))
+        self.bn.build((None, None, None, None, self.filters))
 
     def call(self, inputs, training=False):
         return ops.relu(self.bn(self.conv3d(inputs), training=training))
@@ -148,7 +150,10 @@ class InceptionBlock3D(keras.layers.Layer):
         )
         self.max3d_b3_0 = keras.layers.MaxPooling3D(3, strides=1, padding="same")
         self.unit3d_b3_1 = Unit3D(c_in, filters.branch_3, 1, bn, name="unit3d_b3_1")
-        self.built = True
+
+    def build(self, input_shape=None):
+        for unit in self.UNITS:
+            getattr(self, unit).build()
 
     def call(self, inputs, training=False):
         branch_0 = self.unit3d_b0_0(inputs, training=training)
@@ -208,7 +213,14 @@ class I3D(keras.layers.Layer):
             setattr(self, block_name, InceptionBlock3D(channels, filters, bn, name=block_name))
             channels = filters.out_channels
         self.flatten_grid = keras.layers.Reshape((-1, self.config.output_dim))
-        self.built = True
+        self.build()
+
+    def build(self, input_shape=None):
+        # Every weight is created here, inside nested name scopes ("i3d/mixed_4b/unit3d_b1_1/
+        # conv3d/kernel"), so the backbone is complete once constructed.
+        for stage_name in self.STAGES:
+            if stage_name not in MAX_POOLS:
+                getattr(self, stage_name).build()
 
     def call(self, inputs, training=False):
         if len(inputs.shape) != 5 or inputs.shape[-1] != 3:

@@ -64,11 +64,6 @@ class ResNet2DConfig(ArchConfig):
         )
 
 
-def _built(layer: keras.layers.BatchNormalization, channels: int):
-    layer.build((None, None, None, channels))
-    return layer
-
-
 class ConvFixedPadding(keras.layers.Layer):
     """Conv2D without bias; a strided conv pads ``(k - 1) // 2`` before and the rest after."""
 
@@ -76,6 +71,7 @@ class ConvFixedPadding(keras.layers.Layer):
         self, in_channels: int, filters: int, kernel_size: int, strides: int = 1, **kwargs
     ) -> None:
         super().__init__(**kwargs)
+        self.in_channels = in_channels
         self.pad = None
         if strides > 1 and kernel_size > 1:
             before = (kernel_size - 1) // 2
@@ -89,8 +85,9 @@ class ConvFixedPadding(keras.layers.Layer):
             use_bias=False,
             name="conv2d",
         )
-        self.conv2d.build((None, None, None, in_channels))
-        self.built = True
+
+    def build(self, input_shape=None):
+        self.conv2d.build((None, None, None, self.in_channels))
 
     def call(self, inputs):
         return self.conv2d(inputs if self.pad is None else self.pad(inputs))
@@ -116,19 +113,30 @@ class BottleneckBlock(keras.layers.Layer):
             self.projection = ConvFixedPadding(
                 in_channels, out_channels, 1, strides, name="projection"
             )
-            self.projection_bn = _built(batch_norm.layer("projection_bn"), out_channels)
+            self.projection_bn = batch_norm.layer("projection_bn")
         elif in_channels != out_channels:
             raise ValueError(
                 f"an identity shortcut needs in_channels == 4 * filters, got {in_channels} "
                 f"and {out_channels}; use a projection"
             )
         self.conv_1 = ConvFixedPadding(in_channels, filters, 1, name="conv_1")
-        self.bn_1 = _built(batch_norm.layer("bn_1"), filters)
+        self.bn_1 = batch_norm.layer("bn_1")
         self.conv_2 = ConvFixedPadding(filters, filters, 3, strides, name="conv_2")
-        self.bn_2 = _built(batch_norm.layer("bn_2"), filters)
+        self.bn_2 = batch_norm.layer("bn_2")
         self.conv_3 = ConvFixedPadding(filters, out_channels, 1, name="conv_3")
-        self.bn_3 = _built(batch_norm.layer("bn_3", zero_init=True), out_channels)
-        self.built = True
+        self.bn_3 = batch_norm.layer("bn_3", zero_init=True)
+
+    def build(self, input_shape=None):
+        if self.projection is not None:
+            self.projection.build()
+            self.projection_bn.build((None, None, None, self.projection.conv2d.filters))
+        for conv, bn in (
+            (self.conv_1, self.bn_1),
+            (self.conv_2, self.bn_2),
+            (self.conv_3, self.bn_3),
+        ):
+            conv.build()
+            bn.build((None, None, None, conv.conv2d.filters))
 
     def call(self, inputs, training=False):
         shortcut = inputs
@@ -173,7 +181,7 @@ class ResNet2D(keras.layers.Layer):
         self.stem_conv = ConvFixedPadding(
             self.config.input_channels, channels, 7, 2, name="stem_conv"
         )
-        self.stem_bn = _built(bn.layer("stem_bn"), channels)
+        self.stem_bn = bn.layer("stem_bn")
         self.stem_pool = keras.layers.MaxPooling2D(3, strides=2, padding="same")
         self.block_groups = []
         for group, (blocks, filters, strides) in enumerate(
@@ -194,7 +202,16 @@ class ResNet2D(keras.layers.Layer):
                 channels = 4 * filters * width
             self.block_groups.append(group_blocks)
         self.flatten_grid = keras.layers.Reshape((-1, self.config.output_dim))
-        self.built = True
+        self.build()
+
+    def build(self, input_shape=None):
+        # Every weight is created here, inside nested name scopes ("resnet2d/group_1_block_1/
+        # conv_1/conv2d/kernel"), so the backbone is complete once constructed.
+        self.stem_conv.build()
+        self.stem_bn.build((None, None, None, self.stem_conv.conv2d.filters))
+        for group in self.block_groups:
+            for block in group:
+                block.build()
 
     def call(self, inputs, training=False):
         if len(inputs.shape) != 4 or inputs.shape[-1] != self.config.input_channels:
