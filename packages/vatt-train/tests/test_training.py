@@ -313,3 +313,16 @@ def test_two_workers_train_to_the_same_losses(single_replica_run, pretrain_examp
     # Only the chief keeps checkpoints; the other worker's scratch copies are gone.
     assert [step for step, _ in vatt.train.list_checkpoints(tmp_path / "run")] == [1, 4, 8]
     assert sorted(p.name for p in (tmp_path / "run").iterdir() if p.name.startswith(".")) == []
+
+
+def test_mixed_bfloat16_builds_a_bfloat16_model_with_float32_weights(
+    pretrain_config, pretrain_examples
+):
+    config = vatt.train.apply_overrides(pretrain_config, {"train.precision": "mixed_bfloat16"})
+    model = vatt.train.build_model(config)
+    assert keras.config.dtype_policy().name == "float32"  # the global policy is left as it was
+    assert {w.dtype for w in model.weights} <= {"float32", "int32"}
+    outputs = model({k: tf.constant(v) for k, v in pretrain_examples.items()}, training=True)
+    assert outputs["head"]["video"]["totxt"].dtype == tf.bfloat16
+    terms = vatt.train.builders.build_objective(config, num_replicas=1)(outputs, pretrain_examples)
+    assert terms["total"].dtype == tf.float32 and np.isfinite(float(terms["total"]))

@@ -156,13 +156,3 @@ class ConstantConfig(ScheduleConfig):
         return schedules.ConstantWithWarmup(
             self.learning_rate, self.warmup_steps, self.warmup_learning_rate
         )
-
-
-def pretrain_schedule() -> ScheduleConfig:
-    """The original pretraining schedule (§4.2 of the spec)."""
-    return StepCosineWarmupConfig()
-
-
-def finetune_schedule() -> ScheduleConfig:
-    """The original fine-tuning schedule (§4.2 of the spec)."""
-    return CosineWarmupConfig()
