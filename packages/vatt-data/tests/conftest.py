@@ -13,16 +13,21 @@ from vatt.data import records, synthetic  # noqa: E402
 from vatt.data.registry import DatasetSpec, register_dataset  # noqa: E402
 
 SYNTHETIC_CONFIG = synthetic.SyntheticConfig(num_frames=8, frame_size=32, fps=10, sample_rate=8000)
+# Registered under its own name: the built-in "synthetic" (48 kHz) must stay intact for the other
+# packages' tests, which run in the same process.
+SYNTHETIC_TINY = "synthetic_8khz"
 
 
 @pytest.fixture(scope="session")
 def synthetic_dir(tmp_path_factory) -> str:
     """12 train and 12 test clips of the synthetic dataset: 8 frames of 32x32, 0.8 s at 8 kHz."""
     out = tmp_path_factory.mktemp("synthetic")
-    spec = synthetic.write_synthetic_dataset(
+    synthetic.write_synthetic_dataset(
         out, num_clips=12, num_test_clips=12, config=SYNTHETIC_CONFIG, num_shards=2
     )
-    register_dataset(spec, overwrite=True)
+    register_dataset(
+        synthetic.synthetic_spec(SYNTHETIC_CONFIG, name=SYNTHETIC_TINY), overwrite=True
+    )
     return str(out)
 
 

@@ -42,7 +42,7 @@ def test_pretrain_mixes_datasets_with_masks(
     # The synthetic records live in another directory: an absolute table path reaches them.
     elsewhere = {"name": "synthetic_elsewhere", "splits": {"train": f"{synthetic_dir}/train"}}
     vd.register_dataset(
-        vd.DatasetSpec(**{**vd.get_dataset_spec("synthetic").__dict__, **elsewhere}),
+        vd.DatasetSpec(**{**vd.get_dataset_spec("synthetic_8khz").__dict__, **elsewhere}),
         overwrite=True,
     )
     config = vd.PretrainDataConfig(
@@ -66,7 +66,7 @@ def test_pretrain_mixes_datasets_with_masks(
 
 def test_pretrain_spectrogram_and_mixup(synthetic_dir):
     config = vd.PretrainDataConfig(
-        datasets=["synthetic"],
+        datasets=["synthetic_8khz"],
         data_dir=synthetic_dir,
         audio_spectrogram=True,
         audio_mixup=True,
@@ -83,7 +83,9 @@ def test_pretrain_spectrogram_and_mixup(synthetic_dir):
 
 
 def test_finetune_training_and_multi_view_evaluation(synthetic_dir):
-    config = vd.FinetuneDataConfig(name="synthetic", data_dir=synthetic_dir, mixup=False, **SMALL)
+    config = vd.FinetuneDataConfig(
+        name="synthetic_8khz", data_dir=synthetic_dir, mixup=False, **SMALL
+    )
     train = _batch(vd.classification_dataset(config, split="train", training=True, batch_size=4))
     assert train["video"].shape == (4, 4, 16, 16, 3)
     assert train["video"].min() >= -1.0 and train["video"].max() <= 1.0
@@ -111,7 +113,7 @@ def test_finetune_training_and_multi_view_evaluation(synthetic_dir):
 
 def test_finetune_mixup_mixes_labels(synthetic_dir):
     config = vd.FinetuneDataConfig(
-        name="synthetic",
+        name="synthetic_8khz",
         data_dir=synthetic_dir,
         mixup=True,
         label_smoothing=0.0,
@@ -124,7 +126,9 @@ def test_finetune_mixup_mixes_labels(synthetic_dir):
 
 
 def test_linear_probe_is_deterministic_middle_clips(synthetic_dir):
-    config = vd.EvalDataConfig(name="synthetic", data_dir=synthetic_dir, video_stride=1, **SMALL)
+    config = vd.EvalDataConfig(
+        name="synthetic_8khz", data_dir=synthetic_dir, video_stride=1, **SMALL
+    )
     train = vd.classification_dataset(config, split="train", training=True, batch_size=12)
     first, second = _all(train), _all(train)
     assert len(first) == 1 and first[0]["video"].shape == (12, 4, 16, 16, 3)
@@ -138,7 +142,7 @@ def test_audio_classification_windows(synthetic_dir):
     vd.register_dataset(
         vd.DatasetSpec(
             **{
-                **vd.get_dataset_spec("synthetic").__dict__,
+                **vd.get_dataset_spec("synthetic_8khz").__dict__,
                 "name": "synthetic_audio",
                 "classification_modality": "audio",
             }
@@ -156,7 +160,7 @@ def test_audio_classification_windows(synthetic_dir):
 
 
 def test_retrieval_first_captions_and_windows(synthetic_dir):
-    config = vd.EvalDataConfig(name="synthetic", data_dir=synthetic_dir, **SMALL)
+    config = vd.EvalDataConfig(name="synthetic_8khz", data_dir=synthetic_dir, **SMALL)
     batches = _all(vd.retrieval_dataset(config, batch_size=8))
     assert [b["video"].shape[0] for b in batches] == [32, 16]
     assert batches[0]["audio"].shape == (32, 800) and batches[0]["text"].shape == (8, 1, 16)
@@ -272,7 +276,7 @@ def test_config_errors_name_the_field(synthetic_dir):
         vd.pretrain_dataset(vd.PretrainDataConfig(tokenizer="gpt"), batch_size=2)
     with pytest.raises(ValueError, match="audio_sample_rate=8000"):
         vd.pretrain_dataset(
-            vd.PretrainDataConfig(datasets=["synthetic"], data_dir=synthetic_dir), batch_size=2
+            vd.PretrainDataConfig(datasets=["synthetic_8khz"], data_dir=synthetic_dir), batch_size=2
         )
     with pytest.raises(ValueError, match="has no captions"):
         vd.retrieval_dataset(vd.EvalDataConfig(name="hmdb51"), batch_size=2)

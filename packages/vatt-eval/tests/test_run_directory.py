@@ -18,6 +18,7 @@ from vatt.data import synthetic
 from vatt.data.registry import register_dataset
 from vatt.eval import EvalSettings, KerasProbeConfig, ProbeSettings, RunEvaluator, read_results
 from vatt.eval.cli import main
+from vatt.train.checkpoints import ModelWeights
 
 FIXTURES = pathlib.Path(__file__).parent / "fixtures"
 CLIPS = synthetic.NUM_CLASSES  # one clip per class and split: every batch holds a whole split
@@ -80,7 +81,10 @@ def pretrain_run(tmp_path_factory, data_dir):
     vatt.train.save_config(config, run)
     model = vatt.train.build_model(config)
     manager = tf.train.CheckpointManager(
-        tf.train.Checkpoint(model=model), str(run), max_to_keep=2, checkpoint_name="ckpt"
+        tf.train.Checkpoint(model=ModelWeights(model)),
+        str(run),
+        max_to_keep=2,
+        checkpoint_name="ckpt",
     )
     manager.save(checkpoint_number=10)
     return run

@@ -25,6 +25,7 @@ import json
 import logging
 import os
 import pathlib
+import shutil
 import sys
 import time
 from collections.abc import Iterator, Sequence
@@ -323,12 +324,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--replicas", type=int, default=2, help="CPU replicas of the MirroredStrategy (default 2)"
     )
+    parser.add_argument(
+        "--overwrite", action="store_true", help="delete the output folder first if it exists"
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="      %(message)s")
     out = pathlib.Path(args.out)
     if out.exists() and any(out.iterdir()):
-        print(f"{out} is not empty: pass another --out or delete it first", file=sys.stderr)
-        return 2
+        if not args.overwrite:
+            print(
+                f"{out} is not empty: pass another --out, or --overwrite to replace it",
+                file=sys.stderr,
+            )
+            return 2
+        shutil.rmtree(out)
     run_demo(out, args.size, replicas=args.replicas)
     return 0
 
