@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 
 import pytest
 
@@ -15,7 +17,18 @@ RETRIEVAL_MULTIPLE_OF_CHANCE = 2.0
 
 @pytest.mark.slow
 def test_tiny_demo_learns_and_writes_its_report(tmp_path):
-    summary = demo.run_demo(tmp_path, "tiny")
+    # The command users run, in its own process: TensorFlow's collective ops cannot be shared
+    # with the MirroredStrategies that other tests of this session created.
+    done = subprocess.run(
+        [sys.executable, "-m", "vatt.eval.demo", "--size", "tiny", "--out", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=1200,
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert "[5/5] report" in done.stdout
+    assert "step 700/700" in done.stderr  # the progress lines are logged
+    summary = json.loads((tmp_path / "report.json").read_text())
 
     for task in ("txt2vid", "aud2vid"):
         r5 = summary["retrieval"][f"{task}_R5"]
@@ -25,7 +38,6 @@ def test_tiny_demo_learns_and_writes_its_report(tmp_path):
     svm = summary["probe"]["svm_probe_top1"]
     assert svm["pretrained"] > svm["chance"] and svm["pretrained"] > svm["random_init"], svm
 
-    assert json.loads((tmp_path / "report.json").read_text()) == summary
     report = (tmp_path / "report.md").read_text()
     assert "| txt2vid_R1 |" in report and "synthetic_top_1_accuracy" in report
     for run in ("pretrain", "finetune"):
