@@ -51,8 +51,8 @@ class DemoSize:
 
     train_clips: int
     test_clips: int
-    frames: int  # frames per written clip (10 fps) and per model input
-    frame_size: int  # written frames are frame_size², crops are crop_size²
+    frames: int  # frames per model input, at 10 fps (written clips are twice as long)
+    frame_size: int  # written frames are frame_size², model inputs crop_size²
     crop_size: int
     d_model: int
     num_layers: int
@@ -61,7 +61,6 @@ class DemoSize:
     batch_size: int
     learning_rate: float
     probe_epochs: int
-
     audio_patch: int  # waveform samples per WaT token (the paper: 128 at 48 kHz)
 
 
