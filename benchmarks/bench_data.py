@@ -148,6 +148,16 @@ def main() -> None:
             args.batches,
         )
         print(f"no-colour loader / floor CPU ratio: {plain_cpu / floor:.2f}x")
+        # uint8 out, flip/colour/normalise deferred to the accelerator (what vatt-train runs).
+        deferred = dataclasses.replace(config, video_dtype="uint8")
+        deferred_cpu = measure(
+            "pretrain_dataset, video_dtype=uint8",
+            vd.pretrain_dataset(deferred, batch_size=BATCH_SIZE),
+            BATCH_SIZE,
+            args.warmup,
+            args.batches,
+        )
+        print(f"uint8 loader / floor CPU ratio: {deferred_cpu / floor:.2f}x")
         # The same records read as video only (zero audio and text): what audio and text cost.
         vd.register_dataset(
             vd.DatasetSpec(

@@ -64,6 +64,34 @@ def test_pretrain_mixes_datasets_with_masks(
     assert set(batch) == {"video", "audio", "text", "text_mask", "audio_mask"}
 
 
+def test_pretrain_uint8_video_defers_augmentation_to_finish_batch(synthetic_dir):
+    config = vd.PretrainDataConfig(
+        datasets=["synthetic_8khz"], data_dir=synthetic_dir, seed=2, video_dtype="uint8", **SMALL
+    )
+    batch = next(iter(vd.pretrain_dataset(config, batch_size=8)))
+    assert batch["video"].dtype == tf.uint8 and batch["video"].shape == (8, 4, 16, 16, 3)
+    assert batch["video_augment"].shape == (8, 7) and batch["video_augment"].dtype == tf.float32
+    assert int(tf.reduce_max(batch["video"])) > 128  # pixels, not [-1, 1] values cast to uint8
+    finished = vd.finish_batch(batch)
+    assert set(finished) == {"video", "audio", "text", "text_mask", "audio_mask"}
+    video = finished["video"].numpy()
+    assert video.dtype == np.float32 and video.shape == (8, 4, 16, 16, 3)
+    assert -1.0 <= video.min() < -0.5 and 0.5 < video.max() <= 1.0
+    # Unflipped clips without colour draws are exactly the rounded pixels, normalised.
+    draws = batch["video_augment"].numpy()
+    plain = (draws[:, 0] == 0) & (draws[:, 1] == 0)
+    expected = batch["video"].numpy()[plain].astype(np.float32) * 2 / 255 - 1
+    np.testing.assert_allclose(video[plain], expected, atol=1e-6)
+    unit = vd.finish_batch(batch, zero_centering=False)["video"].numpy()
+    np.testing.assert_allclose(unit * 2 - 1, video, atol=1e-5)
+    float_batch = {"video": finished["video"], "audio": finished["audio"]}
+    assert vd.finish_batch(float_batch)["video"] is float_batch["video"]
+    with pytest.raises(ValueError, match=r"video_dtype = 'float16' is invalid.*float32"):
+        vd.pretrain_dataset(
+            vd.PretrainDataConfig(datasets=["synthetic_8khz"], video_dtype="float16"), batch_size=2
+        )
+
+
 def test_pretrain_spectrogram_and_mixup(synthetic_dir):
     config = vd.PretrainDataConfig(
         datasets=["synthetic_8khz"],

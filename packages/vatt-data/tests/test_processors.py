@@ -138,6 +138,81 @@ def test_flip_color_normalize_without_colour_is_flip_then_normalize():
     assert float(tf.reduce_min(coloured)) >= -1.0 and float(tf.reduce_max(coloured)) <= 1.0
 
 
+@pytest.mark.parametrize("zero_centering", [True, False])
+def test_deferred_augmentation_equals_the_fused_kernel_with_the_same_draws(zero_centering):
+    # augment_params makes the same draws as flip_color_normalize (same ops, same seeds), so
+    # finish_video on the uint8 frames gives the same clip wherever it runs.
+    rng = np.random.default_rng(3)
+    frames = tf.constant(rng.integers(0, 256, size=(2, 6, 6, 3)).astype(np.float32))
+    cases = set()
+    for trial in range(12):
+        kwargs = dict(
+            random_flip=True, color_augment=True, prob_color_drop=0.3, seed=100 + trial
+        )
+        tf.random.set_seed(trial)
+        fused = processors.flip_color_normalize(
+            frames, {}, zero_centering=zero_centering, **kwargs
+        )
+        tf.random.set_seed(trial)
+        draws = processors.augment_params({}, **kwargs)
+        finished = processors.finish_video(
+            processors.round_to_uint8(frames)[None], draws[None], zero_centering=zero_centering
+        )
+        np.testing.assert_allclose(finished[0], fused, atol=2e-6)
+        cases.add((float(draws[0]), float(draws[1]), float(draws[6])))
+    assert len(cases) >= 4  # flips, colour and drop all took both values across the trials
+
+
+def test_augment_params_distribution_and_disabled_parts():
+    draws = np.stack(
+        [
+            processors.augment_params(
+                {}, random_flip=True, color_augment=True, prob_color_drop=0.2
+            ).numpy()
+            for _ in range(600)
+        ]
+    )
+    flip, color, brightness, saturation, contrast, hue, drop = draws.T
+    assert set(np.unique(flip)) == {0.0, 1.0} and abs(flip.mean() - 0.5) < 0.08
+    assert abs(color.mean() - 0.8) < 0.06 and abs(drop.mean() - 0.2) < 0.06
+    assert np.abs(brightness).max() <= 32 / 255 and np.abs(hue).max() <= 0.2
+    assert 0.6 <= saturation.min() and saturation.max() <= 1.4
+    assert 0.6 <= contrast.min() and contrast.max() <= 1.4
+    state = {}
+    plain = processors.augment_params(state, random_flip=False, color_augment=False).numpy()
+    assert plain[0] == plain[1] == plain[6] == 0.0 and processors.FLIP_KEY not in state
+
+
+def test_finish_video_batches_clips_with_their_own_draws_and_rejects_float_video():
+    rng = np.random.default_rng(4)
+    video = rng.integers(0, 256, size=(3, 2, 5, 5, 3)).astype(np.uint8)
+    draws = np.array(
+        [
+            [1, 0, 0, 1, 1, 0, 0],  # flip only
+            [0, 1, 0.1, 1.3, 0.7, -0.15, 0],  # colour only
+            [0, 0, 0, 1, 1, 0, 1],  # colour drop only
+        ],
+        np.float32,
+    )
+    out = processors.finish_video(tf.constant(video), tf.constant(draws), zero_centering=False)
+    unit = video.astype(np.float32) / 255
+    np.testing.assert_allclose(out[0], unit[0][:, :, ::-1], atol=1e-6)
+    np.testing.assert_allclose(
+        out[1], processors.color_jitter(tf.constant(unit[1]), draws[1, 2:6]), atol=1e-6
+    )
+    np.testing.assert_allclose(out[2], processors.grayscale(tf.constant(unit[2])), atol=1e-6)
+    compiled = tf.function(processors.finish_video, jit_compile=True)
+    np.testing.assert_allclose(
+        compiled(tf.constant(video), tf.constant(draws), zero_centering=True),
+        out * 2 - 1,
+        atol=1e-5,
+    )
+    with pytest.raises(ValueError, match="uint8 video"):
+        processors.finish_video(tf.constant(unit), tf.constant(draws), zero_centering=True)
+    with pytest.raises(ValueError, match=r"draws \[B, 7\]"):
+        processors.finish_video(tf.constant(video), tf.constant(draws[:, :4]), zero_centering=True)
+
+
 def test_labels_multi_hot_and_errors():
     np.testing.assert_array_equal(processors.labels_to_multi_hot([2], 4), [0, 0, 1, 0])
     np.testing.assert_array_equal(processors.labels_to_multi_hot([0, 3, 3], 4), [1, 0, 0, 1])

@@ -170,7 +170,7 @@ def test_finetuning_backbone_initialised_from_our_pretraining_run(
     classifier = vatt.train.build_model(config)
     loaded = vatt.train.initialize_from_pretrained(classifier, run_dir / "ckpt-8")
     assert len(loaded) == len(classifier.backbone.weights)
-    video = pretrain_examples["video"][:2]
+    video = vatt.data.finish_batch(pretrain_examples)["video"].numpy()[:2]
     expected = pretrained({"video": tf.constant(video)}, training=False)["backbone"]["video"]
     np.testing.assert_allclose(
         _video_features(classifier, video),
@@ -322,7 +322,23 @@ def test_mixed_bfloat16_builds_a_bfloat16_model_with_float32_weights(
     model = vatt.train.build_model(config)
     assert keras.config.dtype_policy().name == "float32"  # the global policy is left as it was
     assert {w.dtype for w in model.weights} <= {"float32", "int32"}
-    outputs = model({k: tf.constant(v) for k, v in pretrain_examples.items()}, training=True)
+    batch = vatt.data.finish_batch(pretrain_examples)
+    outputs = model(batch, training=True)
     assert outputs["head"]["video"]["totxt"].dtype == tf.bfloat16
-    terms = vatt.train.builders.build_objective(config, num_replicas=1)(outputs, pretrain_examples)
+    terms = vatt.train.builders.build_objective(config, num_replicas=1)(outputs, batch)
     assert terms["total"].dtype == tf.float32 and np.isfinite(float(terms["total"]))
+
+
+def test_pretraining_input_is_uint8_and_the_step_finishes_it(pretrain_config, pretrain_examples):
+    # The loader stops after crop and resize; the step's batch preparation (run by StepRunner on
+    # each replica) applies the draws and normalises, as the float loader would have.
+    assert pretrain_config.data.train.video_dtype == "uint8"
+    assert pretrain_examples["video"].dtype == np.uint8
+    assert pretrain_examples["video_augment"].shape == (8, 7)
+    prepare = vatt.train.builders.batch_preparation(pretrain_config)
+    finished = prepare({k: tf.constant(v) for k, v in pretrain_examples.items()})
+    assert "video_augment" not in finished and finished["video"].dtype == tf.float32
+    assert -1.0 <= float(tf.reduce_min(finished["video"])) < float(tf.reduce_max(finished["video"]))
+    assert float(tf.reduce_max(finished["video"])) <= 1.0
+    finetune = vatt.train.resolve_config("finetune", "vit_base")
+    assert vatt.train.builders.batch_preparation(finetune) is None

@@ -15,6 +15,7 @@ from vatt.data import features
 TOKENIZERS = ("word", "bert", "sentencepiece")
 SHORT_INPUT_POLICIES = ("loop", "pad", "error")
 CROP_STYLES = ("VGG", "Inception")
+VIDEO_DTYPES = ("float32", "uint8")
 
 
 @dataclass
@@ -39,6 +40,11 @@ class PretrainDataConfig:
     scale_jitter: bool = True
     color_augment: bool = True
     zero_centering_image: bool = True
+    # "uint8": video leaves the loader as uint8 after crop and resize, with the per-clip flip and
+    # colour draws in ``video_augment``; ``vatt.data.finish_batch`` applies them and normalises
+    # where the model runs (vatt-train does, inside its train step). Same distribution, about half
+    # the loader's CPU per clip and a quarter of the host-to-device bytes.
+    video_dtype: str = "float32"
     # None: num_frames / 10 seconds (3.2 s for 32 frames), the original's rule.
     audio_seconds: float | None = None
     audio_sample_rate: int = features.DEFAULT_SAMPLE_RATE
@@ -145,6 +151,8 @@ def validate(config: PretrainDataConfig | EvalDataConfig | FinetuneDataConfig) -
     if hasattr(config, "tokenizer"):
         checks.append(("tokenizer", config.tokenizer in TOKENIZERS, f"one of {TOKENIZERS}"))
         checks.append(("max_num_words", config.max_num_words >= 1, "at least 1"))
+    if hasattr(config, "video_dtype"):
+        checks.append(("video_dtype", config.video_dtype in VIDEO_DTYPES, f"one of {VIDEO_DTYPES}"))
     if hasattr(config, "crop_resize_style"):
         checks.append(
             ("crop_resize_style", config.crop_resize_style in CROP_STYLES, f"one of {CROP_STYLES}")

@@ -43,6 +43,9 @@ AUDIO_MASK = "audio_mask"
 LABEL = "label"
 LABEL_NAME = "label_name"
 NUM_VIEWS = "num_views"
+# ``video`` + this: the per-clip draws that travel with uint8 video (``video_dtype="uint8"``).
+AUGMENT_SUFFIX = "_augment"
+VIDEO_AUGMENT = VIDEO + AUGMENT_SUFFIX
 KEY = "key"
 
 # Storage conventions that no record carries: readers must know them (dmvr-design.md §3).

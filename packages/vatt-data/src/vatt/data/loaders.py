@@ -8,6 +8,7 @@ each input pipeline reads its share of the shards and batches
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 
 import tensorflow as tf
 
@@ -37,6 +38,9 @@ def pretrain_dataset(
     ``[B, frames, 80, 1]``), ``text`` int32 ``[B, max_context_sentences + 1, max_num_words]``,
     ``text_mask`` and ``audio_mask`` ``[B]``. Datasets without captions (AudioSet) give all-pad text
     and ``text_mask`` 0; a HowTo100M clip whose captions are all empty also gets ``text_mask`` 0.
+    With ``config.video_dtype == "uint8"``, ``video`` is uint8 and ``video_augment`` ``[B, 7]``
+    holds each clip's flip and colour draws: :func:`finish_batch` turns them into the float video
+    above, on the accelerator.
     """
     config_lib.validate(config)
     if not config.datasets:
@@ -82,6 +86,7 @@ def pretrain_dataset(
             color_augment=config.color_augment,
             zero_centering_image=config.zero_centering_image,
             short_input_policy=config.short_input_policy,
+            video_dtype=config.video_dtype,
             seed=config.seed,
         )
         if "audio" in spec.modalities:
@@ -134,6 +139,22 @@ def pretrain_dataset(
             num_parallel_calls=tf.data.AUTOTUNE,
         )
     return ds.prefetch(_PREFETCH_BATCHES)
+
+
+def finish_batch(batch: Mapping[str, tf.Tensor], *, zero_centering: bool = True) -> dict:
+    """The batch with uint8 ``video`` and ``video_augment`` (``video_dtype="uint8"``) replaced by
+    float32 contract-1 ``video``: each clip's flip and colour draws applied, then normalised to
+    [-1, 1] (or [0, 1] without ``zero_centering``, which must match the loader config's
+    ``zero_centering_image``). Any other batch is returned unchanged, so a train step can call it
+    on every batch. Call it where the model runs (inside ``strategy.run``), not in ``tf.data``.
+    """
+    if F.VIDEO_AUGMENT not in batch:
+        return dict(batch)
+    finished = {k: v for k, v in batch.items() if k != F.VIDEO_AUGMENT}
+    finished[F.VIDEO] = processors.finish_video(
+        batch[F.VIDEO], batch[F.VIDEO_AUGMENT], zero_centering=zero_centering
+    )
+    return finished
 
 
 def _fill_missing_modalities(

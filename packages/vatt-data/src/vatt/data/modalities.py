@@ -4,7 +4,8 @@ Step names (what ``remove_fn``/``replace_fn`` take) are ``<output>_<step>``, e.g
 ``video_decode_crop_resize``, ``video_augment_normalize`` (training: random flip, colour
 augmentation and normalisation fused in one XLA kernel; replace it with a composition of
 ``processors.random_flip_left_right``, ``normalize_image`` and ``color_default_augm`` to change one
-part), ``video_normalize`` (evaluation), ``video_reshape``; ``audio_first_entry``, ``audio_random_sample``,
+part), ``video_augment_params`` (training with ``video_dtype="uint8"``: uint8 frames and the clip's
+draws instead), ``video_normalize`` (evaluation), ``video_reshape``; ``audio_first_entry``, ``audio_random_sample``,
 ``audio_gaussian_noise``, ``audio_reshape``; ``audio_spectrogram``, ``audio_spectrogram_reshape``;
 ``text_sparse_to_dense``, ``text_sample_captions``, ``text_tokenization``; ``label_sparse_to_dense``,
 ``label_one_hot``. Window sampling is stateful in the sampler, so video and audio windows start at
@@ -17,6 +18,7 @@ import tensorflow as tf
 
 from vatt.data import audio as audio_ops
 from vatt.data import features as F
+from vatt.data.config import VIDEO_DTYPES
 from vatt.data import processors, sampling
 from vatt.data.factory import DatasetFactory
 
@@ -77,11 +79,16 @@ def add_image(
     zero_centering_image: bool = True,
     sync_random_state: bool = True,
     short_input_policy: str = "loop",
+    video_dtype: str = "float32",
     seed: int | None = None,
 ) -> None:
     """Frames: one JPEG per feature-list entry -> float32 ``[T, crop, crop, 3]`` in [-1, 1] (or
     [0, 1] without zero centring); ``[B·V, T, crop, crop, 3]`` after batching with
     ``V = num_test_clips · num_test_crops`` views in evaluation.
+
+    ``video_dtype="uint8"`` (training only) stops after the crop and resize: uint8 frames rounded
+    from the resize, plus ``<output>_augment`` float32 ``[7]``, the clip's flip and colour draws,
+    which :func:`vatt.data.processors.finish_video` applies on the accelerator.
 
     Training: random window, then ``crop_style`` ``VGG`` (optional scale jitter, shorter side to
     ``min_resize``, random ``crop_size`` crop) or ``Inception`` (``sample_distorted_bounding_box``),
@@ -93,6 +100,13 @@ def add_image(
         raise ValueError(f"crop_style must be {VGG!r} or {INCEPTION!r}, got {crop_style!r}.")
     if num_test_crops not in (1, 3):
         raise ValueError(f"num_test_crops must be 1 or 3, got {num_test_crops}.")
+    if video_dtype not in VIDEO_DTYPES:
+        raise ValueError(f"video_dtype must be one of {VIDEO_DTYPES}, got {video_dtype!r}.")
+    if video_dtype == "uint8" and not is_training:
+        raise ValueError(
+            "video_dtype='uint8' defers training augmentation to the accelerator; evaluation "
+            "loaders give float32 video."
+        )
     name = output_feature_name
     factory.parser_builder.parse_feature(
         input_feature_name, tf.io.FixedLenSequenceFeature((), tf.string), name
@@ -138,7 +152,23 @@ def add_image(
 
     factory.decoder_builder.add_fn(decode, fn_name=f"{name}_decode_crop_resize", stateful=True)
 
-    if is_training and (random_flip or color_augment):
+    if video_dtype == "uint8":
+
+        def defer_augmentation(features, state):
+            draws = processors.augment_params(
+                state,
+                random_flip=random_flip,
+                color_augment=color_augment,
+                prob_color_drop=prob_color_drop,
+                seed=seed,
+            )
+            video = processors.round_to_uint8(features[name])
+            return {**features, name: video, f"{name}{F.AUGMENT_SUFFIX}": draws}
+
+        factory.preprocessor_builder.add_fn(
+            defer_augmentation, fn_name=f"{name}_augment_params", stateful=True
+        )
+    elif is_training and (random_flip or color_augment):
         factory.preprocessor_builder.add_fn(
             lambda x, state: processors.flip_color_normalize(
                 x,

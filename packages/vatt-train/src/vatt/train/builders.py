@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
@@ -14,7 +15,7 @@ import vatt.losses
 import vatt.models
 from vatt.data.registry import get_dataset_spec
 from vatt.train.config import ExperimentConfig
-from vatt.train.steps import ClipGroup, Objective
+from vatt.train.steps import BatchPreparation, ClipGroup, Objective
 
 DatasetFn = Callable[[tf.distribute.InputContext], tf.data.Dataset]
 
@@ -106,6 +107,17 @@ def clip_groups(config: ExperimentConfig, model: keras.Model) -> list[ClipGroup]
         ClipGroup(backbone, train.gradient_clip_norm),
         ClipGroup(classifier.trainable_variables, train.gradient_clip_norm_classifier),
     ]
+
+
+def batch_preparation(config: ExperimentConfig) -> BatchPreparation | None:
+    """What the train step does to each replica's batch before the model: in pretraining,
+    ``vatt.data.finish_batch`` (uint8 video and its ``video_augment`` draws become float video, on
+    the accelerator; float batches pass unchanged); nothing in fine-tuning."""
+    if config.mode != "pretrain":
+        return None
+    return functools.partial(
+        vatt.data.finish_batch, zero_centering=config.data.train.zero_centering_image
+    )
 
 
 def train_dataset_fn(config: ExperimentConfig) -> DatasetFn:

@@ -19,6 +19,7 @@ import numpy as np
 import tensorflow as tf
 
 Objective = Callable[[Mapping[str, Any], Mapping[str, Any]], Mapping[str, Any]]
+BatchPreparation = Callable[[Mapping[str, Any]], Mapping[str, Any]]
 
 GRADIENT_TERM = "gradient_norm"
 
@@ -68,7 +69,10 @@ class StepRunner:
         step: tf.Variable,
         skipped_steps: tf.Variable,
         stop_on_non_finite: bool = True,
+        prepare_batch: BatchPreparation | None = None,
     ):
+        """``prepare_batch`` runs on each replica's batch inside the step, on the replica's device,
+        before the model (e.g. ``vatt.data.finish_batch``: pixel work moved off the input CPU)."""
         if "total" not in term_names:
             raise ValueError(f"the objective's terms {list(term_names)} must include 'total'")
         self.strategy = strategy
@@ -79,6 +83,7 @@ class StepRunner:
         self.step = step
         self.skipped_steps = skipped_steps
         self.stop_on_non_finite = stop_on_non_finite
+        self.prepare_batch = prepare_batch
         self.variables = list(model.trainable_variables)
         if not self.variables:
             raise ValueError(
@@ -147,6 +152,8 @@ class StepRunner:
 
     def _forward_backward(self, batch):
         context = tf.distribute.get_replica_context()
+        if self.prepare_batch is not None:
+            batch = self.prepare_batch(batch)
         with tf.GradientTape() as tape:
             outputs = self.model(batch, training=True)
             terms = self.objective(outputs, batch)

@@ -16,6 +16,7 @@ import time
 import keras
 import tensorflow as tf
 
+import vatt.data
 import vatt.models
 from vatt.train import builders, progress
 from vatt.train.checkpoints import CHECKPOINT_NAME, ModelWeights, checkpoint_prefix
@@ -105,6 +106,7 @@ def train(
         step,
         skipped,
         stop_on_non_finite=config.train.non_finite_loss == "stop",
+        prepare_batch=builders.batch_preparation(config),
     )
     dataset_fn = dataset_fn or builders.train_dataset_fn(config)
     iterator = iter(strategy.distribute_datasets_from_function(dataset_fn))
@@ -225,7 +227,12 @@ def _training_flops_per_example(
     """Training FLOPs of one example (vatt-models' estimate), at the shapes of the input."""
     context = tf.distribute.InputContext(num_replicas_in_sync=replicas)
     spec = dataset_fn(context).element_spec
-    shapes = {key: (1, *value.shape[1:]) for key, value in spec.items()}
+    # The model sees the finished batch: float video, no augmentation draws.
+    shapes = {
+        key: (1, *value.shape[1:])
+        for key, value in spec.items()
+        if key != vatt.data.features.VIDEO_AUGMENT
+    }
     return float(vatt.models.estimate_flops(model, shapes))
 
 
