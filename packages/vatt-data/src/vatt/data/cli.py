@@ -115,7 +115,9 @@ def _build_parser() -> argparse.ArgumentParser:
         "--headers-only", action="store_true", help="read JPEG headers instead of decoding frames"
     )
     validate.add_argument(
-        "--compression", choices=("GZIP", "ZLIB"), help="compression of the record files"
+        "--compression",
+        choices=("GZIP", "ZLIB"),
+        help="compression of the record files (default: the dataset's compression_type)",
     )
     validate.add_argument("--no-progress", action="store_true", help="no progress bar")
     return parser
@@ -194,7 +196,7 @@ def _validate(args: argparse.Namespace) -> int:
         spec,
         decode_frames=not args.headers_only,
         max_records_per_file=args.max_records,
-        compression_type=args.compression,
+        compression_type=args.compression or spec.compression_type or None,
         progress=not args.no_progress,
     )
     if not report.ok:

@@ -248,8 +248,14 @@ def validate_first_record(
     except StopIteration:
         raise ValueError(f"Shard {shard} holds no records.") from None
     except tf.errors.OpError as error:
+        hint = ""
+        if not compression_type and _starts_like_gzip(shard):
+            hint = (
+                " It looks GZIP-compressed: set compression_type='GZIP' (DatasetSpec or "
+                "DatasetFactory)."
+            )
         raise ValueError(
-            f"Shard {shard} is not a readable TFRecord file: {error.message}"
+            f"Shard {shard} is not a readable TFRecord file: {error.message}.{hint}"
         ) from None
     example = tf.train.SequenceExample.FromString(first.numpy())
     context, lists = example.context.feature, example.feature_lists.feature_list
@@ -282,6 +288,11 @@ def validate_first_record(
                         f"{where}: feature list {key!r} entry {index} holds {count} values; the "
                         "format is one Feature per frame with one JPEG each (dmvr-design.md §3)."
                     )
+
+
+def _starts_like_gzip(path: str) -> bool:
+    with tf.io.gfile.GFile(path, "rb") as f:
+        return f.read(3) == b"\x1f\x8b\x08"
 
 
 _KIND = {tf.string: "bytes_list", tf.float32: "float_list", tf.int64: "int64_list"}

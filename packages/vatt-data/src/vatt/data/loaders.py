@@ -70,7 +70,9 @@ def pretrain_dataset(
 
     datasets = []
     for spec in specs:
-        factory = DatasetFactory(spec.shards(config.split, config.data_dir))
+        factory = DatasetFactory(
+            spec.shards(config.split, config.data_dir), spec.compression_type
+        )
         factory.tune(
             shuffle_buffer=config.shuffle_buffer, seed=config.seed, cycle_length=_CYCLE_LENGTH
         )
@@ -204,7 +206,7 @@ def retrieval_dataset(config: EvalDataConfig, *, batch_size: int) -> tf.data.Dat
             f"Dataset {spec.name!r} has no captions (modalities {spec.modalities}); retrieval "
             "needs a video-text dataset such as youcook2 or msrvtt."
         )
-    factory = DatasetFactory(spec.shards("test", config.data_dir))
+    factory = DatasetFactory(spec.shards("test", config.data_dir), spec.compression_type)
     views = config.num_windows_test
     if "video" in spec.modalities:
         _add_eval_video(factory, config, num_crops=1)
@@ -251,7 +253,7 @@ def classification_dataset(
     if modality == "audio":
         _check_sample_rate(config, spec)
     finetune = isinstance(config, FinetuneDataConfig)
-    factory = DatasetFactory(spec.shards(split, config.data_dir))
+    factory = DatasetFactory(spec.shards(split, config.data_dir), spec.compression_type)
     if finetune:
         factory.tune(
             shuffle_buffer=config.shuffle_buffer, seed=config.seed, cycle_length=_CYCLE_LENGTH

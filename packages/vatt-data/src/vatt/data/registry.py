@@ -23,6 +23,7 @@ from vatt.data import features
 
 ENTRY_POINT_GROUP = "vatt.datasets"
 MODALITIES = ("video", "audio", "text", "label")
+COMPRESSION_TYPES = ("", "GZIP", "ZLIB")
 
 _REGISTRY: dict[str, DatasetSpec] = {}
 _entry_points_loaded = False
@@ -42,6 +43,8 @@ class DatasetSpec:
       sample_rate: audio sample rate of the stored waveforms.
       vocabulary: default tokenizer vocabulary file, relative to data_dir; empty if none.
       classification_modality: what a classifier of this dataset reads, ``video`` or ``audio``.
+      compression_type: of the record files: ``""`` (none, as DMVR's generator writes), ``GZIP``
+        or ``ZLIB``.
     """
 
     name: str
@@ -53,6 +56,7 @@ class DatasetSpec:
     sample_rate: int = features.DEFAULT_SAMPLE_RATE
     vocabulary: str = ""
     classification_modality: str = "video"
+    compression_type: str = ""
 
     def __post_init__(self):
         unknown = set(self.modalities) - set(MODALITIES)
@@ -73,6 +77,11 @@ class DatasetSpec:
             )
         if not self.splits:
             raise ValueError(f"DatasetSpec {self.name!r} has no splits.")
+        if self.compression_type not in COMPRESSION_TYPES:
+            raise ValueError(
+                f"DatasetSpec {self.name!r}: compression_type must be one of "
+                f"{COMPRESSION_TYPES}, got {self.compression_type!r}."
+            )
 
     def shards(self, split: str, data_dir: str) -> list[str]:
         """The shard files of ``split`` under ``data_dir``; errors name what is missing."""
