@@ -42,7 +42,7 @@ class PretrainDataConfig:
     zero_centering_image: bool = True
     # "uint8": video leaves the loader as uint8 after crop and resize, with the per-clip flip and
     # colour draws in ``video_augment``; ``vatt.data.finish_batch`` applies them and normalises
-    # where the model runs (vatt-train does, inside its train step). Same distribution, about half
+    # where the model runs (vatt-train does, inside its train step). Same distribution, ~35% less of
     # the loader's CPU per clip and a quarter of the host-to-device bytes.
     video_dtype: str = "float32"
     # None: num_frames / 10 seconds (3.2 s for 32 frames), the original's rule.

@@ -70,9 +70,7 @@ def pretrain_dataset(
 
     datasets = []
     for spec in specs:
-        factory = DatasetFactory(
-            spec.shards(config.split, config.data_dir), spec.compression_type
-        )
+        factory = DatasetFactory(spec.shards(config.split, config.data_dir), spec.compression_type)
         factory.tune(
             shuffle_buffer=config.shuffle_buffer, seed=config.seed, cycle_length=_CYCLE_LENGTH
         )

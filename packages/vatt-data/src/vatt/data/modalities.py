@@ -18,8 +18,8 @@ import tensorflow as tf
 
 from vatt.data import audio as audio_ops
 from vatt.data import features as F
-from vatt.data.config import VIDEO_DTYPES
 from vatt.data import processors, sampling
+from vatt.data.config import VIDEO_DTYPES
 from vatt.data.factory import DatasetFactory
 
 VGG = "VGG"

@@ -501,13 +501,19 @@ def augment_params(
     color = draws["color"] if color_augment else tf.constant(False)
     drop = draws["drop"] if color_augment else tf.constant(False)
     return tf.concat(
-        [tf.cast(tf.stack([flip, color]), tf.float32), draws["params"], [tf.cast(drop, tf.float32)]],
+        [
+            tf.cast(tf.stack([flip, color]), tf.float32),
+            draws["params"],
+            [tf.cast(drop, tf.float32)],
+        ],
         axis=0,
     )
 
 
+@tf.function(jit_compile=True)
 def round_to_uint8(frames: tf.Tensor) -> tf.Tensor:
-    """Float pixels in [0, 255] rounded to the nearest uint8 (values outside are clipped)."""
+    """Float pixels in [0, 255] rounded to the nearest uint8 (values outside are clipped), in one
+    XLA pass."""
     return tf.cast(tf.clip_by_value(frames + 0.5, 0.0, 255.0), tf.uint8)
 
 
