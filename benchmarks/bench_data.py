@@ -8,8 +8,10 @@ then measures
   colour jitter, [-1, 1]), 3.2 s of audio with noise, 16-token captions, batch 8;
 
 and prints clips/s and CPU milliseconds per clip (process CPU time over every thread) of each, and
-their ratio; then the loader once more without colour jitter (DMVR's measured configuration) and
-once reading video only (the difference is what audio and text cost). Usage: ``nox -s bench_data``
+their ratio; then the loader once more without colour jitter (DMVR's measured configuration), with
+``video_dtype="uint8"`` (flip, colour and normalisation left to ``finish_batch`` on the
+accelerator), with ``resize_on_accelerator`` too (the host only decodes the crop windows), and
+reading video only (the difference is what audio and text cost). Usage: ``nox -s bench_data``
 or ``python benchmarks/bench_data.py --batches 40``.
 """
 
@@ -158,6 +160,16 @@ def main() -> None:
             args.batches,
         )
         print(f"uint8 loader / floor CPU ratio: {deferred_cpu / floor:.2f}x")
+        # ... and the resize too: the host decodes the crop windows into a canvas, no more.
+        windows = dataclasses.replace(deferred, resize_on_accelerator=True)
+        windows_cpu = measure(
+            "pretrain_dataset, resize_on_accel.",
+            vd.pretrain_dataset(windows, batch_size=BATCH_SIZE),
+            BATCH_SIZE,
+            args.warmup,
+            args.batches,
+        )
+        print(f"resize-on-accelerator loader / floor CPU ratio: {windows_cpu / floor:.2f}x")
         # The same records read as video only (zero audio and text): what audio and text cost.
         vd.register_dataset(
             vd.DatasetSpec(

@@ -77,8 +77,11 @@ def dmvr_dataset(request, tmp_path):
     return tmp_path, compression
 
 
-@pytest.mark.parametrize("video_dtype", ["float32", "uint8"])
-def test_pretraining_reads_dmvr_generator_records(dmvr_dataset, video_dtype):
+@pytest.mark.parametrize(
+    ("video_dtype", "resize_on_accelerator"),
+    [("float32", False), ("uint8", False), ("uint8", True)],
+)
+def test_pretraining_reads_dmvr_generator_records(dmvr_dataset, video_dtype, resize_on_accelerator):
     data_dir, _ = dmvr_dataset
     config = vd.PretrainDataConfig(
         datasets=["dmvr_written"],
@@ -88,9 +91,11 @@ def test_pretraining_reads_dmvr_generator_records(dmvr_dataset, video_dtype):
         min_resize=24,
         audio_sample_rate=RATE,
         video_dtype=video_dtype,
+        resize_on_accelerator=resize_on_accelerator,
         seed=0,
     )
-    batch = vd.finish_batch(next(iter(vd.pretrain_dataset(config, batch_size=4))))
+    batch = next(iter(vd.pretrain_dataset(config, batch_size=4)))
+    batch = vd.finish_batch(batch, frame_size=config.frame_size)
     assert batch["video"].shape == (4, 8, 24, 24, 3) and batch["video"].dtype == tf.float32
     assert -1.0 <= float(tf.reduce_min(batch["video"])) < float(tf.reduce_max(batch["video"]))
     assert batch["audio"].shape == (4, int(0.8 * RATE))

@@ -1,6 +1,8 @@
 """Every loader on records written with vatt.data.records: shapes, dtypes, ranges, determinism, and
 the errors bad records get."""
 
+import dataclasses
+
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -90,6 +92,39 @@ def test_pretrain_uint8_video_defers_augmentation_to_finish_batch(synthetic_dir)
         vd.pretrain_dataset(
             vd.PretrainDataConfig(datasets=["synthetic_8khz"], video_dtype="float16"), batch_size=2
         )
+
+
+def test_pretrain_resize_on_accelerator_sends_decoded_windows(synthetic_dir):
+    config = vd.PretrainDataConfig(
+        datasets=["synthetic_8khz"],
+        data_dir=synthetic_dir,
+        seed=2,
+        video_dtype="uint8",
+        resize_on_accelerator=True,
+        **SMALL,
+    )
+    batch = next(iter(vd.pretrain_dataset(config, batch_size=8)))
+    # The canvas is the records' frame size (32x32 synthetic frames); windows lie inside it.
+    assert batch["video"].dtype == tf.uint8 and batch["video"].shape == (8, 4, 32, 32, 3)
+    window = batch["video_window"].numpy()
+    assert window.shape == (8, 4) and (window[:, :2] >= 0).all()
+    assert (window[:, 2:] >= 16).all() and (window[:, :2] + window[:, 2:] <= 32).all()
+    finished = vd.finish_batch(batch, frame_size=16)
+    assert set(finished) == {"video", "audio", "text", "text_mask", "audio_mask"}
+    video = finished["video"].numpy()
+    assert video.shape == (8, 4, 16, 16, 3) and -1.0 <= video.min() and video.max() <= 1.0
+    with pytest.raises(ValueError, match="pass frame_size="):
+        vd.finish_batch(batch)
+    # Another canvas: windows are placed at its top left, or resized first when they do not fit.
+    wide = dataclasses.replace(config, video_canvas=[20, 48])
+    batch = next(iter(vd.pretrain_dataset(wide, batch_size=8)))
+    assert batch["video"].shape == (8, 4, 20, 48, 3)
+    window = batch["video_window"].numpy()
+    assert (window[:, :2] == 0).all() and (window[:, 2] <= 20).all()
+    with pytest.raises(ValueError, match=r"video_dtype = 'float32' is invalid.*resize_on_acc"):
+        vd.pretrain_dataset(dataclasses.replace(config, video_dtype="float32"), batch_size=8)
+    with pytest.raises(ValueError, match=r"video_canvas = \[8, 48\] is invalid"):
+        vd.pretrain_dataset(dataclasses.replace(config, video_canvas=[8, 48]), batch_size=8)
 
 
 def test_pretrain_spectrogram_and_mixup(synthetic_dir):

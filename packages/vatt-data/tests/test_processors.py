@@ -209,6 +209,54 @@ def test_finish_video_batches_clips_with_their_own_draws_and_rejects_float_video
         processors.finish_video(tf.constant(video), tf.constant(draws[:, :4]), zero_centering=True)
 
 
+def test_resize_windows_equals_tf_image_resize_of_each_window():
+    rng = np.random.default_rng(5)
+    video = rng.integers(0, 256, size=(3, 2, 40, 50, 3)).astype(np.uint8)
+    windows = np.array([[0, 0, 40, 50], [3, 5, 20, 31], [10, 2, 30, 17]], np.int32)
+    out = processors.resize_windows(tf.constant(video), tf.constant(windows), 24)
+    for resized, clip, (y, x, h, w) in zip(out, video, windows, strict=True):
+        reference = tf.image.resize(tf.cast(clip[:, y : y + h, x : x + w], tf.float32), [24, 24])
+        np.testing.assert_allclose(resized, reference, atol=1e-4)
+    compiled = tf.function(processors.resize_windows, jit_compile=True, reduce_retracing=True)
+    np.testing.assert_allclose(compiled(tf.constant(video), tf.constant(windows), 24), out, atol=5e-3)
+    # A window of the output size is copied unchanged.
+    same = processors.resize_windows(tf.constant(video), tf.constant([[1, 2, 24, 24]] * 3), 24)
+    np.testing.assert_array_equal(same, video[:, :, 1:25, 2:26].astype(np.float32))
+
+
+def test_decode_into_canvas_places_the_window_or_resizes_what_does_not_fit(gradient_frames):
+    frames = _jpegs(gradient_frames(3, 40, 56))
+    box = tf.constant([4.0, 6.0, 30.0, 40.0])
+    # Frames of the canvas size: decoded whole, the window stays where it is.
+    whole, place = processors.decode_into_canvas(frames, box, (40, 56), 16)
+    np.testing.assert_array_equal(place, [4, 6, 30, 40])
+    np.testing.assert_array_equal(whole, tf.stack([tf.io.decode_jpeg(f) for f in frames]))
+    reference = tf.image.resize(tf.cast(whole[:, 4:34, 6:46], tf.float32), [16, 16])
+    np.testing.assert_allclose(
+        processors.resize_windows(whole[None], place[None], 16)[0], reference, atol=1e-4
+    )
+    # decode_and_crop_jpeg upsamples chroma without the pixels outside the window: its edge
+    # pixels may differ from the whole frame's by one level; the resized clips stay that close.
+    np.testing.assert_allclose(reference, processors.decode_crop_resize(frames, box, 16), atol=1)
+    canvas, place = processors.decode_into_canvas(frames, box, (48, 64), 16)
+    np.testing.assert_array_equal(place, [0, 0, 30, 40])
+    assert canvas.shape == (3, 48, 64, 3) and canvas.dtype == tf.uint8
+    window = processors.decode_window(frames, box)
+    np.testing.assert_array_equal(canvas[:, :30, :40], window)
+    assert not np.any(canvas[:, 30:]) and not np.any(canvas[:, :, 40:])
+    # Resized on the accelerator, the canvas gives the host pipeline's frames.
+    resized = processors.resize_windows(canvas[None], place[None], 16)[0]
+    np.testing.assert_allclose(resized, processors.decode_crop_resize(frames, box, 16), atol=1e-4)
+    small, place = processors.decode_into_canvas(frames, box, (24, 24), 16)
+    np.testing.assert_array_equal(place, [0, 0, 16, 16])
+    np.testing.assert_array_equal(
+        small[:, :16, :16],
+        processors.round_to_uint8(processors.decode_crop_resize(frames, box, 16)),
+    )
+    with pytest.raises(ValueError, match="smaller than the output size"):
+        processors.decode_into_canvas(frames, box, (12, 64), 16)
+
+
 def test_labels_multi_hot_and_errors():
     np.testing.assert_array_equal(processors.labels_to_multi_hot([2], 4), [0, 0, 1, 0])
     np.testing.assert_array_equal(processors.labels_to_multi_hot([0, 3, 3], 4), [1, 0, 0, 1])

@@ -154,7 +154,7 @@ def _video_features(model, video):
 
 
 def test_finetuning_backbone_initialised_from_our_pretraining_run(
-    single_replica_run, finetune_overrides, pretrain_examples
+    single_replica_run, finetune_overrides, pretrain_config, pretrain_examples
 ):
     run_dir, _ = single_replica_run
     pretrained = vatt.train.build_model(vatt.train.load_run_config(run_dir))
@@ -170,7 +170,8 @@ def test_finetuning_backbone_initialised_from_our_pretraining_run(
     classifier = vatt.train.build_model(config)
     loaded = vatt.train.initialize_from_pretrained(classifier, run_dir / "ckpt-8")
     assert len(loaded) == len(classifier.backbone.weights)
-    video = vatt.data.finish_batch(pretrain_examples)["video"].numpy()[:2]
+    prepare = vatt.train.builders.batch_preparation(pretrain_config)
+    video = prepare(pretrain_examples)["video"].numpy()[:2]
     expected = pretrained({"video": tf.constant(video)}, training=False)["backbone"]["video"]
     np.testing.assert_allclose(
         _video_features(classifier, video),
@@ -322,7 +323,7 @@ def test_mixed_bfloat16_builds_a_bfloat16_model_with_float32_weights(
     model = vatt.train.build_model(config)
     assert keras.config.dtype_policy().name == "float32"  # the global policy is left as it was
     assert {w.dtype for w in model.weights} <= {"float32", "int32"}
-    batch = vatt.data.finish_batch(pretrain_examples)
+    batch = vatt.train.builders.batch_preparation(config)(pretrain_examples)
     outputs = model(batch, training=True)
     assert outputs["head"]["video"]["totxt"].dtype == tf.bfloat16
     terms = vatt.train.builders.build_objective(config, num_replicas=1)(outputs, batch)
@@ -330,11 +331,13 @@ def test_mixed_bfloat16_builds_a_bfloat16_model_with_float32_weights(
 
 
 def test_pretraining_input_is_uint8_and_the_step_finishes_it(pretrain_config, pretrain_examples):
-    # The loader stops after crop and resize; the step's batch preparation (run by StepRunner on
-    # each replica) applies the draws and normalises, as the float loader would have.
+    # The loader only decodes the crop windows; the step's batch preparation (run by StepRunner on
+    # each replica) resizes them, applies the draws and normalises, as the float loader would have.
     assert pretrain_config.data.train.video_dtype == "uint8"
+    assert pretrain_config.data.train.resize_on_accelerator
     assert pretrain_examples["video"].dtype == np.uint8
     assert pretrain_examples["video_augment"].shape == (8, 7)
+    assert pretrain_examples["video_window"].shape == (8, 4)
     prepare = vatt.train.builders.batch_preparation(pretrain_config)
     finished = prepare({k: tf.constant(v) for k, v in pretrain_examples.items()})
     assert "video_augment" not in finished and finished["video"].dtype == tf.float32
@@ -342,3 +345,27 @@ def test_pretraining_input_is_uint8_and_the_step_finishes_it(pretrain_config, pr
     assert float(tf.reduce_max(finished["video"])) <= 1.0
     finetune = vatt.train.resolve_config("finetune", "vit_base")
     assert vatt.train.builders.batch_preparation(finetune) is None
+
+
+@pytest.mark.parametrize("resize_on_accelerator", [True, False])
+def test_pretraining_on_the_real_loader_with_each_video_placement(
+    pretrain_config, tmp_path, resize_on_accelerator
+):
+    config = vatt.train.apply_overrides(
+        pretrain_config,
+        {
+            "data.train.resize_on_accelerator": resize_on_accelerator,
+            "train.total_steps": 2,
+            "train.save_checkpoint_freq": 2,
+            "train.peak_tflops_per_device": 1.0,  # MFU: FLOPs at the shapes the model sees
+        },
+    )
+    size = config.data.train.frame_size
+    batch = next(iter(vatt.data.pretrain_dataset(config.data.train, batch_size=4)))
+    assert batch["video"].dtype == tf.uint8
+    assert ("video_window" in batch) == resize_on_accelerator
+    finished = vatt.train.builders.batch_preparation(config)(batch)
+    assert finished["video"].shape[1:] == (config.data.train.num_frames, size, size, 3)
+    result = vatt.train.train(config, tmp_path)
+    assert result.step == 2
+    assert all(np.isfinite(record["total"]) for record in result.history)

@@ -45,6 +45,12 @@ class PretrainDataConfig:
     # where the model runs (vatt-train does, inside its train step). Same distribution, ~35% less of
     # the loader's CPU per clip and a quarter of the host-to-device bytes.
     video_dtype: str = "float32"
+    # With video_dtype "uint8": the host sends each clip's decoded crop window, padded to
+    # ``video_canvas``, and ``finish_batch`` also does the resize on the accelerator (the host then
+    # only decodes). ``video_canvas``: [height, width]; empty: the frame size of each dataset's
+    # first record (the largest). Windows larger than the canvas are resized on the host.
+    resize_on_accelerator: bool = False
+    video_canvas: list[int] = field(default_factory=list)
     # None: num_frames / 10 seconds (3.2 s for 32 frames), the original's rule.
     audio_seconds: float | None = None
     audio_sample_rate: int = features.DEFAULT_SAMPLE_RATE
@@ -161,6 +167,17 @@ def validate(config: PretrainDataConfig | EvalDataConfig | FinetuneDataConfig) -
         checks.append(("num_windows_test", config.num_windows_test >= 1, "at least 1"))
     if hasattr(config, "label_smoothing"):
         checks.append(("label_smoothing", 0.0 <= config.label_smoothing < 1.0, "in [0, 1)"))
+    if getattr(config, "resize_on_accelerator", False):
+        checks.append(("video_dtype", config.video_dtype == "uint8", "'uint8' to resize_on_accelerator"))
+    if getattr(config, "video_canvas", None):
+        canvas = config.video_canvas
+        checks.append(
+            (
+                "video_canvas",
+                len(canvas) == 2 and min(canvas) >= config.frame_size,
+                f"[height, width], each at least frame_size ({config.frame_size})",
+            )
+        )
     for field_name, ok, allowed in checks:
         if not ok:
             value = getattr(config, field_name)

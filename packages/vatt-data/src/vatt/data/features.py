@@ -46,6 +46,9 @@ NUM_VIEWS = "num_views"
 # ``video`` + this: the per-clip draws that travel with uint8 video (``video_dtype="uint8"``).
 AUGMENT_SUFFIX = "_augment"
 VIDEO_AUGMENT = VIDEO + AUGMENT_SUFFIX
+# ``video`` + this: where each clip's decoded window lies in its canvas (``resize_on_accelerator``).
+WINDOW_SUFFIX = "_window"
+VIDEO_WINDOW = VIDEO + WINDOW_SUFFIX
 KEY = "key"
 
 # Storage conventions that no record carries: readers must know them (dmvr-design.md §3).

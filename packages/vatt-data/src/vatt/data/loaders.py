@@ -40,7 +40,9 @@ def pretrain_dataset(
     and ``text_mask`` 0; a HowTo100M clip whose captions are all empty also gets ``text_mask`` 0.
     With ``config.video_dtype == "uint8"``, ``video`` is uint8 and ``video_augment`` ``[B, 7]``
     holds each clip's flip and colour draws: :func:`finish_batch` turns them into the float video
-    above, on the accelerator.
+    above, on the accelerator. With ``config.resize_on_accelerator`` too, ``video`` is
+    ``[B, T, canvas_h, canvas_w, 3]``: each clip's decoded crop window at the top left, and
+    ``video_window`` int32 ``[B, 4]`` says where; :func:`finish_batch` resizes it.
     """
     config_lib.validate(config)
     if not config.datasets:
@@ -63,6 +65,7 @@ def pretrain_dataset(
     num_samples = config_lib.audio_num_samples(
         config.num_frames, config.audio_seconds, config.audio_sample_rate
     )
+    canvas = _video_canvas(config, specs) if config.resize_on_accelerator else None
     tokenizer = None
     if any("text" in spec.modalities for spec in specs):
         text_spec = next(spec for spec in specs if "text" in spec.modalities)
@@ -87,6 +90,7 @@ def pretrain_dataset(
             zero_centering_image=config.zero_centering_image,
             short_input_policy=config.short_input_policy,
             video_dtype=config.video_dtype,
+            canvas=canvas,
             seed=config.seed,
         )
         if "audio" in spec.modalities:
@@ -141,20 +145,64 @@ def pretrain_dataset(
     return ds.prefetch(_PREFETCH_BATCHES)
 
 
-def finish_batch(batch: Mapping[str, tf.Tensor], *, zero_centering: bool = True) -> dict:
+def finish_batch(
+    batch: Mapping[str, tf.Tensor], *, zero_centering: bool = True, frame_size: int | None = None
+) -> dict:
     """The batch with uint8 ``video`` and ``video_augment`` (``video_dtype="uint8"``) replaced by
-    float32 contract-1 ``video``: each clip's flip and colour draws applied, then normalised to
-    [-1, 1] (or [0, 1] without ``zero_centering``, which must match the loader config's
-    ``zero_centering_image``). Any other batch is returned unchanged, so a train step can call it
-    on every batch. Call it where the model runs (inside ``strategy.run``), not in ``tf.data``.
+    float32 contract-1 ``video``: each clip's window resized to ``frame_size`` squared when the
+    batch carries ``video_window`` (``resize_on_accelerator``), its flip and colour draws applied,
+    then normalised to [-1, 1] (or [0, 1] without ``zero_centering``). Both arguments must match
+    the loader config's ``zero_centering_image`` and ``frame_size``. Any other batch is returned
+    unchanged, so a train step can call it on every batch. Call it where the model runs (inside
+    ``strategy.run``), not in ``tf.data``.
     """
     if F.VIDEO_AUGMENT not in batch:
         return dict(batch)
-    finished = {k: v for k, v in batch.items() if k != F.VIDEO_AUGMENT}
+    window = batch.get(F.VIDEO_WINDOW)
+    if window is not None and frame_size is None:
+        raise ValueError(
+            "this batch carries decoded windows to resize (resize_on_accelerator); pass "
+            "frame_size=<the loader config's frame_size> to finish_batch"
+        )
+    extra = (F.VIDEO_AUGMENT, F.VIDEO_WINDOW)
+    finished = {k: v for k, v in batch.items() if k not in extra}
     finished[F.VIDEO] = processors.finish_video(
-        batch[F.VIDEO], batch[F.VIDEO_AUGMENT], zero_centering=zero_centering
+        batch[F.VIDEO],
+        batch[F.VIDEO_AUGMENT],
+        zero_centering=zero_centering,
+        window=window,
+        output_size=frame_size,
     )
     return finished
+
+
+def _video_canvas(config: PretrainDataConfig, specs: list[DatasetSpec]) -> tuple[int, int]:
+    """``config.video_canvas``, or the largest frame size among the datasets' first records."""
+    if config.video_canvas:
+        height, width = config.video_canvas
+        return int(height), int(width)
+    sizes = [_first_frame_size(spec, config.split, config.data_dir) for spec in specs]
+    height = max(config.frame_size, *(h for h, _ in sizes))
+    width = max(config.frame_size, *(w for _, w in sizes))
+    return height, width
+
+
+def _first_frame_size(spec: DatasetSpec, split: str, data_dir: str) -> tuple[int, int]:
+    shard = spec.shards(split, data_dir)[0]
+    records = tf.data.TFRecordDataset(shard, compression_type=spec.compression_type)
+    for record in records.take(1):
+        _, sequence = tf.io.parse_single_sequence_example(
+            record,
+            sequence_features={F.IMAGE_KEY: tf.io.FixedLenSequenceFeature((), tf.string)},
+        )
+        frames = sequence[F.IMAGE_KEY]
+        if tf.size(frames) > 0:
+            shape = tf.image.extract_jpeg_shape(frames[0]).numpy()
+            return int(shape[0]), int(shape[1])
+    raise ValueError(
+        f"cannot size the video canvas of {spec.name!r}: the first record of {shard} has no "
+        f"frames; set PretrainDataConfig.video_canvas=[height, width]"
+    )
 
 
 def _fill_missing_modalities(

@@ -80,6 +80,7 @@ def add_image(
     sync_random_state: bool = True,
     short_input_policy: str = "loop",
     video_dtype: str = "float32",
+    canvas: tuple[int, int] | None = None,
     seed: int | None = None,
 ) -> None:
     """Frames: one JPEG per feature-list entry -> float32 ``[T, crop, crop, 3]`` in [-1, 1] (or
@@ -88,7 +89,9 @@ def add_image(
 
     ``video_dtype="uint8"`` (training only) stops after the crop and resize: uint8 frames rounded
     from the resize, plus ``<output>_augment`` float32 ``[7]``, the clip's flip and colour draws,
-    which :func:`vatt.data.processors.finish_video` applies on the accelerator.
+    which :func:`vatt.data.processors.finish_video` applies on the accelerator. With a ``canvas``
+    (``[height, width]``) the resize is left to it too: the frames are the decoded crop window at
+    the top left of a ``canvas`` of zeros, and ``<output>_window`` (int32 ``[4]``) says where.
 
     Training: random window, then ``crop_style`` ``VGG`` (optional scale jitter, shorter side to
     ``min_resize``, random ``crop_size`` crop) or ``Inception`` (``sample_distorted_bounding_box``),
@@ -107,6 +110,8 @@ def add_image(
             "video_dtype='uint8' defers training augmentation to the accelerator; evaluation "
             "loaders give float32 video."
         )
+    if canvas is not None and video_dtype != "uint8":
+        raise ValueError("a canvas (resize on the accelerator) needs video_dtype='uint8'.")
     name = output_feature_name
     factory.parser_builder.parse_feature(
         input_feature_name, tf.io.FixedLenSequenceFeature((), tf.string), name
@@ -145,9 +150,13 @@ def add_image(
                     seed=seed,
                 )
             state[processors.CROP_BOX_KEY] = box
-        video = processors.decode_crop_resize(
-            frames, state[processors.CROP_BOX_KEY], crop_size, record=record
-        )
+        box = state[processors.CROP_BOX_KEY]
+        if canvas is not None:
+            video, window = processors.decode_into_canvas(
+                frames, box, canvas, crop_size, record=record
+            )
+            return {**features, name: video, f"{name}{F.WINDOW_SUFFIX}": window}
+        video = processors.decode_crop_resize(frames, box, crop_size, record=record)
         return {**features, name: video}
 
     factory.decoder_builder.add_fn(decode, fn_name=f"{name}_decode_crop_resize", stateful=True)
@@ -162,7 +171,9 @@ def add_image(
                 prob_color_drop=prob_color_drop,
                 seed=seed,
             )
-            video = processors.round_to_uint8(features[name])
+            video = features[name]
+            if video.dtype != tf.uint8:  # resized on the host
+                video = processors.round_to_uint8(video)
             return {**features, name: video, f"{name}{F.AUGMENT_SUFFIX}": draws}
 
         factory.preprocessor_builder.add_fn(

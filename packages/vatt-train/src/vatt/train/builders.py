@@ -115,8 +115,11 @@ def batch_preparation(config: ExperimentConfig) -> BatchPreparation | None:
     the accelerator; float batches pass unchanged); nothing in fine-tuning."""
     if config.mode != "pretrain":
         return None
+    data = config.data.train
     return functools.partial(
-        vatt.data.finish_batch, zero_centering=config.data.train.zero_centering_image
+        vatt.data.finish_batch,
+        zero_centering=data.zero_centering_image,
+        frame_size=data.frame_size,
     )
 
 

@@ -99,12 +99,15 @@ class DataConfig:
 
     Pretraining trains on ``train`` (a ``PretrainDataConfig``) and evaluates with ``eval`` (an
     ``EvalDataConfig``); fine-tuning uses ``FinetuneDataConfig`` for both, reading ``train_split``
-    and ``eval_split`` of their datasets. Pretraining input defaults to ``video_dtype: uint8``: the
-    loader stops after crop and resize and the train step applies the flip and colour draws and
-    the normalisation on the accelerator (``vatt.data.finish_batch``).
+    and ``eval_split`` of their datasets. Pretraining input defaults to ``video_dtype: uint8`` and
+    ``resize_on_accelerator: true``: the input hosts decode the crop windows and the train step
+    resizes them, applies the flip and colour draws and normalises on the accelerator
+    (``vatt.data.finish_batch``).
     """
 
-    train: Any = field(default_factory=lambda: PretrainDataConfig(video_dtype="uint8"))
+    train: Any = field(
+        default_factory=lambda: PretrainDataConfig(video_dtype="uint8", resize_on_accelerator=True)
+    )
     eval: Any = field(default_factory=EvalDataConfig)
     train_split: str = "train"
     eval_split: str = "test"

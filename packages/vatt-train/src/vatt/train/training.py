@@ -16,7 +16,6 @@ import time
 import keras
 import tensorflow as tf
 
-import vatt.data
 import vatt.models
 from vatt.train import builders, progress
 from vatt.train.checkpoints import CHECKPOINT_NAME, ModelWeights, checkpoint_prefix
@@ -111,7 +110,7 @@ def train(
     dataset_fn = dataset_fn or builders.train_dataset_fn(config)
     iterator = iter(strategy.distribute_datasets_from_function(dataset_fn))
     flops_per_example = (
-        _training_flops_per_example(model, dataset_fn, replicas)
+        _training_flops_per_example(model, dataset_fn, replicas, runner.prepare_batch)
         if config.train.peak_tflops_per_device
         else None
     )
@@ -222,17 +221,22 @@ def _write_summaries(writer, record: dict[str, float], skipped_steps: int) -> No
 
 
 def _training_flops_per_example(
-    model: keras.Model, dataset_fn: builders.DatasetFn, replicas: int
+    model: keras.Model,
+    dataset_fn: builders.DatasetFn,
+    replicas: int,
+    prepare_batch: builders.BatchPreparation | None,
 ) -> float:
-    """Training FLOPs of one example (vatt-models' estimate), at the shapes of the input."""
+    """Training FLOPs of one example (vatt-models' estimate), at the shapes the model sees: those of
+    the input after the step's batch preparation (traced, not run)."""
     context = tf.distribute.InputContext(num_replicas_in_sync=replicas)
-    spec = dataset_fn(context).element_spec
-    # The model sees the finished batch: float video, no augmentation draws.
-    shapes = {
-        key: (1, *value.shape[1:])
-        for key, value in spec.items()
-        if key != vatt.data.features.VIDEO_AUGMENT
+    spec = {
+        key: tf.TensorSpec((1, *value.shape[1:]), value.dtype)
+        for key, value in dataset_fn(context).element_spec.items()
     }
+    if prepare_batch is not None:
+        prepared = tf.function(prepare_batch).get_concrete_function(spec).structured_outputs
+        spec = {key: tf.TensorSpec(value.shape, value.dtype) for key, value in prepared.items()}
+    shapes = {key: tuple(value.shape) for key, value in spec.items()}
     return float(vatt.models.estimate_flops(model, shapes))
 
 
