@@ -112,7 +112,7 @@ def test_pretrain_resize_on_accelerator_sends_decoded_windows(synthetic_dir):
     finished = vd.finish_batch(batch, frame_size=16)
     assert set(finished) == {"video", "audio", "text", "text_mask", "audio_mask"}
     video = finished["video"].numpy()
-    assert video.shape == (8, 4, 16, 16, 3) and -1.0 <= video.min() and video.max() <= 1.0
+    assert video.shape == (8, 4, 16, 16, 3) and video.min() >= -1.0 and video.max() <= 1.0
     with pytest.raises(ValueError, match="pass frame_size="):
         vd.finish_batch(batch)
     # Another canvas: windows are placed at its top left, or resized first when they do not fit.

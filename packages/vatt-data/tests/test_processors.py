@@ -218,7 +218,9 @@ def test_resize_windows_equals_tf_image_resize_of_each_window():
         reference = tf.image.resize(tf.cast(clip[:, y : y + h, x : x + w], tf.float32), [24, 24])
         np.testing.assert_allclose(resized, reference, atol=1e-4)
     compiled = tf.function(processors.resize_windows, jit_compile=True, reduce_retracing=True)
-    np.testing.assert_allclose(compiled(tf.constant(video), tf.constant(windows), 24), out, atol=5e-3)
+    np.testing.assert_allclose(
+        compiled(tf.constant(video), tf.constant(windows), 24), out, atol=5e-3
+    )
     # A window of the output size is copied unchanged.
     same = processors.resize_windows(tf.constant(video), tf.constant([[1, 2, 24, 24]] * 3), 24)
     np.testing.assert_array_equal(same, video[:, :, 1:25, 2:26].astype(np.float32))

@@ -168,7 +168,9 @@ def validate(config: PretrainDataConfig | EvalDataConfig | FinetuneDataConfig) -
     if hasattr(config, "label_smoothing"):
         checks.append(("label_smoothing", 0.0 <= config.label_smoothing < 1.0, "in [0, 1)"))
     if getattr(config, "resize_on_accelerator", False):
-        checks.append(("video_dtype", config.video_dtype == "uint8", "'uint8' to resize_on_accelerator"))
+        checks.append(
+            ("video_dtype", config.video_dtype == "uint8", "'uint8' to resize_on_accelerator")
+        )
     if getattr(config, "video_canvas", None):
         canvas = config.video_canvas
         checks.append(

@@ -146,9 +146,7 @@ def _decode_frames(frames: tf.Tensor, window: tf.Tensor | None = None) -> tf.Ten
         decode = lambda jpeg: tf.io.decode_jpeg(jpeg, channels=3)  # noqa: E731
     else:
         decode = lambda jpeg: tf.image.decode_and_crop_jpeg(jpeg, window, channels=3)  # noqa: E731
-    return tf.map_fn(
-        decode, frames, fn_output_signature=tf.TensorSpec([None, None, 3], tf.uint8)
-    )
+    return tf.map_fn(decode, frames, fn_output_signature=tf.TensorSpec([None, None, 3], tf.uint8))
 
 
 def resize_frames(crops: tf.Tensor, output_size: int) -> tf.Tensor:
