@@ -131,6 +131,38 @@ def test_validate_reads_the_dataset_compression(dmvr_dataset, capsys):
     assert f"OK: {NUM_CLIPS} records in {NUM_SHARDS} files" in capsys.readouterr().out
 
 
+def test_audio_written_with_dmvr_generators_int32_bug_is_an_error_naming_the_record(tmp_path):
+    # DMVR's generate_from_file --decode_audio reads s32le bytes as float32: negative samples have
+    # every exponent bit set and become NaN.
+    samples = (np.sin(np.arange(RATE) / 5.0) * 2**30).astype("<i4")
+    waveform = np.frombuffer(samples.tobytes(), np.float32)
+    assert np.isnan(waveform).any()
+    example = tf.train.SequenceExample.FromString(_dmvr_record(0, np.random.default_rng(1)))
+    audio = example.feature_lists.feature_list["WAVEFORM/feature/floats"].feature[0].float_list
+    del audio.value[:]
+    audio.value.extend(waveform)
+    with tf.io.TFRecordWriter(str(tmp_path / "buggy-00000-of-00001")) as writer:
+        writer.write(example.SerializeToString())
+    vd.register_dataset(
+        vd.DatasetSpec(
+            name="dmvr_buggy_audio",
+            splits={"test": "buggy"},
+            modalities=("video", "audio", "label"),
+            num_classes=3,
+            sample_rate=RATE,
+            classification_modality="audio",
+        ),
+        overwrite=True,
+    )
+    config = vd.EvalDataConfig(
+        name="dmvr_buggy_audio", data_dir=str(tmp_path), audio_sample_rate=RATE, num_frames=4
+    )
+    with pytest.raises(
+        tf.errors.InvalidArgumentError, match=r"(?s)NaN or Inf.*vatt-data convert.*buggy-00000"
+    ):
+        next(iter(vd.classification_dataset(config, split="test", training=False, batch_size=1)))
+
+
 def test_compressed_shards_without_compression_type_name_the_fix(tmp_path):
     _write_dmvr_shards(tmp_path, "zipped", "GZIP")
     vd.register_dataset(

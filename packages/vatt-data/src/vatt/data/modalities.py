@@ -234,11 +234,21 @@ def add_audio(
 
     def first_entry(features):
         ragged, record = features[name], features.get(F.KEY)
-        data = [f"no waveform under {input_feature_name!r}"]
-        if record is not None:
-            data += ["record:", record]
-        with tf.control_dependencies([tf.debugging.Assert(ragged.nrows() > 0, data)]):
+        where = [] if record is None else ["record:", record]
+        missing = [f"no waveform under {input_feature_name!r}", *where]
+        with tf.control_dependencies([tf.debugging.Assert(ragged.nrows() > 0, missing)]):
             waveform = ragged[0]
+        # NaN audio would only surface later as a NaN loss; it is what DMVR's generator writes
+        # (with decode_audio, s32le bytes read as float32: negative samples become NaN).
+        not_finite = [
+            f"the waveform under {input_feature_name!r} holds NaN or Inf; store float32 in "
+            "[-1, 1] (records from DMVR's generate_from_file with --decode_audio hold int32 "
+            "samples read as float32: rewrite them with `vatt-data convert`)",
+            *where,
+        ]
+        finite = tf.reduce_all(tf.math.is_finite(waveform))
+        with tf.control_dependencies([tf.debugging.Assert(finite, not_finite)]):
+            waveform = tf.identity(waveform)
         return {**features, name: waveform}
 
     factory.sampler_builder.add_fn(first_entry, fn_name=f"{name}_first_entry")
