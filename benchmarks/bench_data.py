@@ -126,69 +126,41 @@ def main() -> None:
             ),
             overwrite=True,
         )
-        config = vd.PretrainDataConfig(datasets=["bench"], data_dir=str(root), seed=None)
-        loader = vd.pretrain_dataset(config, batch_size=BATCH_SIZE)
-        shards = vd.get_dataset_spec("bench").shards("train", str(root))
-        floor = measure(
-            "floor: decode_jpeg of 32 frames",
-            decode_floor(shards),
-            BATCH_SIZE,
-            args.warmup,
-            args.batches,
-        )
-        loader_cpu = measure(
-            "pretrain_dataset (batch 8)", loader, BATCH_SIZE, args.warmup, args.batches
-        )
-        print(f"loader / floor CPU ratio: {loader_cpu / floor:.2f}x (all pixel work on the host)")
-        # The same loader without colour jitter, DMVR's measured configuration (~4.5x its floor).
-        plain = dataclasses.replace(config, color_augment=False)
-        plain_cpu = measure(
-            "pretrain_dataset, no colour jitter",
-            vd.pretrain_dataset(plain, batch_size=BATCH_SIZE),
-            BATCH_SIZE,
-            args.warmup,
-            args.batches,
-        )
-        print(f"no-colour loader / floor CPU ratio: {plain_cpu / floor:.2f}x")
-        # uint8 out, flip/colour/normalise deferred to the accelerator (what vatt-train runs).
-        deferred = dataclasses.replace(config, video_dtype="uint8")
-        deferred_cpu = measure(
-            "pretrain_dataset, video_dtype=uint8",
-            vd.pretrain_dataset(deferred, batch_size=BATCH_SIZE),
-            BATCH_SIZE,
-            args.warmup,
-            args.batches,
-        )
-        print(f"uint8 loader / floor CPU ratio: {deferred_cpu / floor:.2f}x")
-        # ... and the resize too: the host decodes the crop windows into a canvas, no more.
-        windows = dataclasses.replace(deferred, resize_on_accelerator=True)
-        windows_cpu = measure(
-            "pretrain_dataset, resize_on_accel.",
-            vd.pretrain_dataset(windows, batch_size=BATCH_SIZE),
-            BATCH_SIZE,
-            args.warmup,
-            args.batches,
-        )
-        print(
-            f"resize-on-accelerator loader / floor CPU ratio: {windows_cpu / floor:.2f}x "
-            "(target <= 1.6x; vatt-train's default)"
-        )
-        # The same records read as video only (zero audio and text): what audio and text cost.
         vd.register_dataset(
             vd.DatasetSpec(
                 name="bench_video", splits={"train": "train"}, modalities=("video",), fps=FPS
             ),
             overwrite=True,
         )
+        config = vd.PretrainDataConfig(datasets=["bench"], data_dir=str(root), seed=None)
+        shards = vd.get_dataset_spec("bench").shards("train", str(root))
+
+        def run(name: str, dataset: tf.data.Dataset) -> float:
+            return measure(name, dataset, BATCH_SIZE, args.warmup, args.batches)
+
+        floor = run("floor: decode_jpeg of 32 frames", decode_floor(shards))
+        uint8 = dataclasses.replace(config, video_dtype="uint8")
+        variants = [
+            ("pretrain_dataset (float32 video)", config, "all pixel work on the host"),
+            # DMVR's measured configuration (~4.5x its floor).
+            ("  without colour jitter", dataclasses.replace(config, color_augment=False), ""),
+            ("  video_dtype=uint8", uint8, "flip, colour, normalise in finish_batch"),
+            (
+                "  + resize_on_accelerator",
+                dataclasses.replace(uint8, resize_on_accelerator=True),
+                "target <= 1.6x; vatt-train's default",
+            ),
+        ]
+        costs = {}
+        for name, variant, remark in variants:
+            costs[name] = run(name, vd.pretrain_dataset(variant, batch_size=BATCH_SIZE))
+            remark = f" ({remark})" if remark else ""
+            print(f"{'':34s} {costs[name] / floor:.2f}x the floor{remark}", flush=True)
+        # The same records read as video only (zero audio and text): what audio and text cost.
         video_only = dataclasses.replace(config, datasets=["bench_video"])
-        video_cpu = measure(
-            "pretrain_dataset, video only",
-            vd.pretrain_dataset(video_only, batch_size=BATCH_SIZE),
-            BATCH_SIZE,
-            args.warmup,
-            args.batches,
-        )
-        print(f"audio and text: {(loader_cpu - video_cpu) * 1e3:.2f} CPU ms/clip")
+        video_cpu = run("  video only", vd.pretrain_dataset(video_only, batch_size=BATCH_SIZE))
+        audio_text = costs[variants[0][0]] - video_cpu
+        print(f"audio and text: {audio_text * 1e3:.2f} CPU ms/clip")
 
 
 if __name__ == "__main__":
