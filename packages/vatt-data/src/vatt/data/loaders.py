@@ -41,7 +41,7 @@ def pretrain_dataset(
     With ``config.video_dtype == "uint8"``, ``video`` is uint8 and ``video_augment`` ``[B, 7]``
     holds each clip's flip and colour draws: :func:`finish_batch` turns them into the float video
     above, on the accelerator. With ``config.resize_on_accelerator`` too, ``video`` is
-    ``[B, T, canvas_h, canvas_w, 3]``: each clip's decoded crop window at the top left, and
+    ``[B, T, canvas_h, canvas_w, 3]``, frames holding each clip's decoded crop window, and
     ``video_window`` int32 ``[B, 4]`` says where; :func:`finish_batch` resizes it.
     """
     config_lib.validate(config)
