@@ -13,7 +13,9 @@ every shape effect is included without a per-architecture formula:
   (the ViT-3D patch layer costs ``2 * N_patches * (4*16*16*3) * d`` on ALL patches, since it
   runs before DropToken);
 * attention: ``QK^T`` and ``PV`` each ``2 * B * H * L * L * d_kv`` per layer, with L the token
-  count after DropToken plus the aggregation token;
+  count after DropToken plus the aggregation token; a fused attention kernel (cuDNN's, met as
+  one primitive in the jaxpr) is counted from its operand shapes, so a faster kernel never
+  shows as fewer FLOPs;
 * anything else the model multiplies (heads, projections, T5 relative bias lookups cost 0).
 
 Training FLOPs are 3x the forward FLOPs: the backward pass computes, for every product, one
@@ -24,7 +26,8 @@ layer, whose input gradient is never needed (for ViT-Base with DropToken 0.5, 1.
     training_flops_per_example = 3 * forward_flops(batch) / batch_size
     mfu = training_flops_per_example * examples_per_second / peak_flops_per_second
 
-The tracer is backend specific (TensorFlow graph or JAX jaxpr); both count the same products.
+The tracer is backend specific (TensorFlow graph, JAX jaxpr or PyTorch's flop counter on the
+meta device); all three count the same products.
 """
 
 from __future__ import annotations
@@ -61,18 +64,19 @@ def estimate_flops(model: keras.Layer, batch_shapes: BatchShapes) -> float:
 
     Raises:
         ValueError: a shape is not fully static, batch sizes differ, or the backend has no
-            tracer (supported: tensorflow, jax).
+            tracer (supported: tensorflow, jax, torch).
     """
     specs, batch_size = _input_specs(batch_shapes)
     backend = keras.backend.backend()
     tracers: dict[str, Callable[[keras.Layer, Any], int]] = {
         "tensorflow": _tensorflow_forward_flops,
         "jax": _jax_forward_flops,
+        "torch": _torch_forward_flops,
     }
     if backend not in tracers:
         raise ValueError(
-            f"estimate_flops traces the model and supports the tensorflow and jax backends, "
-            f"not {backend!r}; set KERAS_BACKEND=tensorflow or jax"
+            f"estimate_flops traces the model and supports the tensorflow, jax and torch "
+            f"backends, not {backend!r}; set KERAS_BACKEND=tensorflow, jax or torch"
         )
     forward = tracers[backend](model, specs)
     return TRAINING_TO_FORWARD_RATIO * forward / batch_size
@@ -216,6 +220,21 @@ def _jax_forward_flops(model: keras.Layer, specs: Any) -> int:
     return _jaxpr_flops(closed.jaxpr)
 
 
+# cuDNN's fused attention (jax.nn.dot_product_attention on GPU) is one opaque primitive.
+_FUSED_ATTENTION_PRIMITIVE = "dot_product_attention_fwd"
+
+
+def _fused_attention_flops(eqn) -> int:
+    """``QK^T`` and ``PV`` of a fused attention primitive, counted from its operand shapes."""
+    query, key, value = (v.aval.shape for v in eqn.invars[:3])
+    layout = eqn.params.get("layout", 0)  # jax's AttentionLayout: 0 = BTNH, 1 = BNTH
+    if getattr(layout, "value", layout) == 1:
+        (batch, heads, q_len, depth), kv_len, v_depth = query, key[2], value[3]  # BNTH
+    else:
+        (batch, q_len, heads, depth), kv_len, v_depth = query, key[1], value[3]  # BTNH
+    return 2 * batch * heads * q_len * kv_len * (depth + v_depth)
+
+
 def _jaxpr_flops(jaxpr) -> int:
     from jax.extend.core import ClosedJaxpr, Jaxpr
 
@@ -232,6 +251,8 @@ def _jaxpr_flops(jaxpr) -> int:
             out_channels = kernel[eqn.params["dimension_numbers"].rhs_spec[0]]
             per_output = math.prod(kernel) // out_channels  # prod(spatial) * C_in / groups
             total += 2 * math.prod(eqn.outvars[0].aval.shape) * per_output
+        elif name.startswith(_FUSED_ATTENTION_PRIMITIVE):
+            total += _fused_attention_flops(eqn)
         elif name in ("while", "cond"):
             raise ValueError(f"cannot count FLOPs through the control-flow primitive {name!r}")
         repeat = eqn.params.get("length", 1) if name == "scan" else 1
@@ -242,3 +263,26 @@ def _jaxpr_flops(jaxpr) -> int:
                 elif isinstance(sub, Jaxpr):
                     total += repeat * _jaxpr_flops(sub)
     return total
+
+
+# --- PyTorch: count the aten ops of one forward pass on the meta device --------------------
+
+
+def _torch_forward_flops(model: keras.Layer, specs: Any) -> int:
+    """Forward FLOPs by ``torch.utils.flop_counter``, the products of the other tracers.
+
+    The pass runs on the ``meta`` device (shapes, no data, no compute) in a stateless scope,
+    so neither the weights, the BatchNorm statistics nor the seed generators change. There
+    ``mm``/``addmm``/``bmm`` (Dense, einsum, matmul) and ``convolution`` cost ``2 * MACs``,
+    and PyTorch's ``scaled_dot_product_attention`` takes its math path, whose two ``bmm``
+    are ``QK^T`` and ``PV``; the fused SDPA kernels are counted from their shapes by the
+    counter's own formulas.
+    """
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+
+    with keras.StatelessScope(), keras.device("meta"), torch.no_grad():
+        batch = _map_specs(specs, lambda shape, dtype: keras.ops.zeros(shape, dtype))
+        with FlopCounterMode(display=False) as counter:
+            model(batch, training=True)
+    return counter.get_total_flops()

@@ -37,6 +37,7 @@ AGG_TOKEN_NAMES = {
 class UnifiedConfig(ArchConfig):
     """Hyper-parameters of UT (names follow the original ``configs/unified.py``).
 
+    ``attention_dropout_rate`` and ``sequence_multiple`` are as in ViT-3D's config.
     The defaults are UT-Medium: 32x224x224 video in 4x16x16 patches, 3.2 s of 48 kHz audio in
     128-sample patches, 16 word2vec tokens.
     """
@@ -49,6 +50,7 @@ class UnifiedConfig(ArchConfig):
     txt_embedding_trainable: bool = False
     random_patch_sampling: bool = True
     patch_sampling_rate: float = 0.5
+    sequence_multiple: int = 64
     d_model: int = 1024
     d_kv: int = 64
     d_ff: int = 4096
@@ -58,6 +60,7 @@ class UnifiedConfig(ArchConfig):
     use_bias: bool = True
     activation: str = "gelu"
     dropout_rate: float = 0.1
+    attention_dropout_rate: float = 0.0
     layer_norm_epsilon: float = 1e-6
     max_vid_temporal_buckets: int = 8  # 32 frames // 4
     max_vid_spatial_buckets: int = 14  # 224 // 16
@@ -155,6 +158,8 @@ class UnifiedBackbone(keras.Model):
                 c.patch_sampling_rate,
                 max_tokens[m],
                 enabled=c.random_patch_sampling,
+                sequence_multiple=c.sequence_multiple,
+                extra_tokens=1,
                 name=f"{m}_drop_token",
             )
             for m in ("video", "audio")
@@ -171,6 +176,7 @@ class UnifiedBackbone(keras.Model):
             c.d_ff,
             activation=c.activation,
             dropout_rate=c.dropout_rate,
+            attention_dropout_rate=c.attention_dropout_rate,
             layer_norm_epsilon=c.layer_norm_epsilon,
             use_bias=c.use_bias,
             pre_norm=c.pre_norm,

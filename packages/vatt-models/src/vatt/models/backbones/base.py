@@ -42,6 +42,9 @@ class TransformerBackboneConfig(ArchConfig):
 
     ``pre_projection`` / ``post_projection`` add the GELU Dense layers needed to receive the
     weights of the modality-agnostic (UT) checkpoint; ``d_post_proj`` is their output width.
+    ``dropout_rate`` applies to the residual, MLP and positional dropouts and
+    ``attention_dropout_rate`` to the attention probabilities: 0, the default, lets training
+    use the backend's fused attention kernel; the original used 0.1 for both.
     """
 
     d_model: int = 768
@@ -51,6 +54,7 @@ class TransformerBackboneConfig(ArchConfig):
     d_ff: int = 3072
     activation: str = "gelu"
     dropout_rate: float = 0.1
+    attention_dropout_rate: float = 0.0
     layer_norm_epsilon: float = 1e-6
     use_bias: bool = True
     pre_norm: bool = True
@@ -74,8 +78,9 @@ class TransformerBackboneConfig(ArchConfig):
         for name in ("activation", "post_proj_activation"):
             if getattr(self, name) not in ACTIVATIONS:
                 raise ValueError(f"{name} {getattr(self, name)!r} is not one of {ACTIVATIONS}")
-        if not 0.0 <= self.dropout_rate < 1.0:
-            raise ValueError(f"dropout_rate must be in [0, 1), got {self.dropout_rate}")
+        for name in ("dropout_rate", "attention_dropout_rate"):
+            if not 0.0 <= getattr(self, name) < 1.0:
+                raise ValueError(f"{name} must be in [0, 1), got {getattr(self, name)}")
 
     @property
     def output_dim(self) -> int:
@@ -121,6 +126,7 @@ class TransformerBackbone(keras.layers.Layer):
                 d_ff=config.d_ff,
                 activation=config.activation,
                 dropout_rate=config.dropout_rate,
+                attention_dropout_rate=config.attention_dropout_rate,
                 layer_norm_epsilon=config.layer_norm_epsilon,
                 use_bias=config.use_bias,
                 pre_norm=config.pre_norm,

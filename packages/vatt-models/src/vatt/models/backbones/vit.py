@@ -17,7 +17,9 @@ class ViTConfig(TransformerBackboneConfig):
     Video is cut into ``temporal_patch_size x spatial_patch_size^2`` voxels; the positional
     tables have ``max_*_buckets`` rows (32 frames / 4, 224 pixels / 16 in pre-training).
     DropToken keeps ``int(patch_sampling_rate * T*H*W buckets)`` tokens in training when
-    ``random_patch_sampling`` is on.
+    ``random_patch_sampling`` is on, rounded down so that they plus the aggregation token are a
+    multiple of ``sequence_multiple`` (the length fused attention kernels want; 1 keeps the
+    original's count).
     """
 
     temporal_patch_size: int = 4
@@ -27,6 +29,7 @@ class ViTConfig(TransformerBackboneConfig):
     max_horizontal_buckets: int = 14
     random_patch_sampling: bool = True
     patch_sampling_rate: float = 0.5
+    sequence_multiple: int = 64
 
     def validate(self) -> None:
         super().validate()
@@ -81,7 +84,10 @@ class ViT3D(TransformerBackbone):
             )
             if config.random_patch_sampling:
                 self.drop_token = DropToken(
-                    config.patch_sampling_rate, buckets[0] * buckets[1] * buckets[2]
+                    config.patch_sampling_rate,
+                    buckets[0] * buckets[1] * buckets[2],
+                    sequence_multiple=config.sequence_multiple,
+                    extra_tokens=1,
                 )
         self.built = True
 

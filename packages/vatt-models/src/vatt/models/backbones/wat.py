@@ -16,7 +16,9 @@ class WaTConfig(TransformerBackboneConfig):
     """WaT hyper-parameters; defaults are ``wat_base`` (original names).
 
     The waveform is cut into windows of ``temporal_patch_size`` samples every
-    ``temporal_patch_stride``; 1200 positions = 3.2 s at 48 kHz / 128.
+    ``temporal_patch_stride``; 1200 positions = 3.2 s at 48 kHz / 128. DropToken keeps
+    ``int(patch_sampling_rate * max_temporal_buckets)`` windows, rounded as in ViT-3D
+    (``sequence_multiple``).
     """
 
     temporal_patch_size: int = 128
@@ -24,6 +26,7 @@ class WaTConfig(TransformerBackboneConfig):
     max_temporal_buckets: int = 1200
     random_patch_sampling: bool = True
     patch_sampling_rate: float = 0.5
+    sequence_multiple: int = 64
 
     def validate(self) -> None:
         super().validate()
@@ -68,7 +71,12 @@ class WaT(TransformerBackbone):
                 layer_norm_epsilon=config.layer_norm_epsilon,
             )
             if config.random_patch_sampling:
-                self.drop_token = DropToken(config.patch_sampling_rate, config.max_temporal_buckets)
+                self.drop_token = DropToken(
+                    config.patch_sampling_rate,
+                    config.max_temporal_buckets,
+                    sequence_multiple=config.sequence_multiple,
+                    extra_tokens=1,
+                )
         self.built = True
 
     def _grid(self, inputs):

@@ -21,7 +21,10 @@ class TransformerEncoderLayer(keras.layers.Layer):
         d_kv: per-head width.
         d_ff: feed-forward hidden width.
         activation: feed-forward activation (``gelu`` in VATT, exact erf form).
-        dropout_rate: rate of the five dropouts of the original (probabilities, residuals, MLP).
+        dropout_rate: rate of the residual and MLP dropouts.
+        attention_dropout_rate: dropout on the attention probabilities; 0 lets attention run
+            through the backend's fused kernel in training too (the original: 0.1, the same
+            rate as the other dropouts).
         layer_norm_epsilon: 1e-6 in VATT.
         use_bias: biases of q/k/v/o/wi/wo (False for SpT).
         pre_norm: pre-norm (True in VATT) or post-norm residuals.
@@ -38,6 +41,7 @@ class TransformerEncoderLayer(keras.layers.Layer):
         d_ff: int,
         activation: str = "gelu",
         dropout_rate: float = 0.1,
+        attention_dropout_rate: float = 0.0,
         layer_norm_epsilon: float = 1e-6,
         use_bias: bool = True,
         pre_norm: bool = True,
@@ -51,13 +55,14 @@ class TransformerEncoderLayer(keras.layers.Layer):
         self.d_ff = d_ff
         self.activation = activation
         self.dropout_rate = dropout_rate
+        self.attention_dropout_rate = attention_dropout_rate
         self.layer_norm_epsilon = layer_norm_epsilon
         self.use_bias = use_bias
         self.pre_norm = pre_norm
         self.layer_norm = keras.layers.LayerNormalization(
             epsilon=layer_norm_epsilon, name="layer_norm"
         )
-        self.mha = MultiHeadAttention(d_model, num_heads, d_kv, use_bias, dropout_rate)
+        self.mha = MultiHeadAttention(d_model, num_heads, d_kv, use_bias, attention_dropout_rate)
         self.dropout = keras.layers.Dropout(dropout_rate)
         self.feed_forward = FeedForward(
             d_model, d_ff, activation, use_bias, dropout_rate, layer_norm_epsilon, pre_norm
@@ -94,6 +99,7 @@ class TransformerEncoderLayer(keras.layers.Layer):
             "d_ff": self.d_ff,
             "activation": self.activation,
             "dropout_rate": self.dropout_rate,
+            "attention_dropout_rate": self.attention_dropout_rate,
             "layer_norm_epsilon": self.layer_norm_epsilon,
             "use_bias": self.use_bias,
             "pre_norm": self.pre_norm,
@@ -122,6 +128,7 @@ class TransformerEncoder(keras.layers.Layer):
         d_ff: int,
         activation: str = "gelu",
         dropout_rate: float = 0.1,
+        attention_dropout_rate: float = 0.0,
         layer_norm_epsilon: float = 1e-6,
         use_bias: bool = True,
         pre_norm: bool = True,
@@ -140,6 +147,7 @@ class TransformerEncoder(keras.layers.Layer):
             "d_ff": d_ff,
             "activation": activation,
             "dropout_rate": dropout_rate,
+            "attention_dropout_rate": attention_dropout_rate,
             "layer_norm_epsilon": layer_norm_epsilon,
             "use_bias": use_bias,
             "pre_norm": pre_norm,

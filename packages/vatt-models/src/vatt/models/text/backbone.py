@@ -37,6 +37,8 @@ class TextConfig(ArchConfig):
 
     ``pre_norm``, ``use_bias`` and ``max_temporal_buckets`` are read by the BERT encoder only;
     ``num_relative_buckets`` and ``max_relative_distance`` by T5 only.
+    ``attention_dropout_rate`` is the dropout on attention probabilities (0: fused attention
+    kernels in training; the original used ``dropout_rate``, 0.1).
     """
 
     encoder: str = "t5"
@@ -53,6 +55,7 @@ class TextConfig(ArchConfig):
     num_layers: int = 6
     num_heads: int = 8
     dropout_rate: float = 0.1
+    attention_dropout_rate: float = 0.0
     layer_norm_epsilon: float = 1e-6
     num_relative_buckets: int = 32
     max_relative_distance: int = 64
@@ -206,6 +209,7 @@ def _build_encoder(config: TextConfig, input_width: int) -> keras.layers.Layer:
             config.layer_norm_epsilon,
             config.num_relative_buckets,
             config.max_relative_distance,
+            attention_dropout_rate=config.attention_dropout_rate,
             name="base_lm",
         )
     return BertEncoder(
@@ -218,6 +222,7 @@ def _build_encoder(config: TextConfig, input_width: int) -> keras.layers.Layer:
         use_bias=config.use_bias,
         activation=config.activation,
         dropout_rate=config.dropout_rate,
+        attention_dropout_rate=config.attention_dropout_rate,
         layer_norm_epsilon=config.layer_norm_epsilon,
         max_temporal_buckets=config.max_temporal_buckets,
         name="base_lm",

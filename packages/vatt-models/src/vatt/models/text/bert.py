@@ -32,6 +32,7 @@ class BertEncoder(keras.layers.Layer):
         dropout_rate: float = 0.1,
         layer_norm_epsilon: float = 1e-6,
         max_temporal_buckets: int = 16,
+        attention_dropout_rate: float = 0.0,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -49,6 +50,7 @@ class BertEncoder(keras.layers.Layer):
             d_ff,
             activation=activation,
             dropout_rate=dropout_rate,
+            attention_dropout_rate=attention_dropout_rate,
             layer_norm_epsilon=layer_norm_epsilon,
             use_bias=use_bias,
             pre_norm=pre_norm,

@@ -73,6 +73,7 @@ class T5EncoderLayer(keras.layers.Layer):
         num_heads: int,
         dropout_rate: float,
         layer_norm_epsilon: float,
+        attention_dropout_rate: float = 0.0,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -82,7 +83,7 @@ class T5EncoderLayer(keras.layers.Layer):
             num_heads,
             d_kv,
             use_bias=False,
-            dropout_rate=dropout_rate,
+            dropout_rate=attention_dropout_rate,
             scale_scores=False,
             name="attention",
         )
@@ -138,6 +139,7 @@ class T5Encoder(keras.layers.Layer):
         layer_norm_epsilon: float = 1e-6,
         num_relative_buckets: int = 32,
         max_relative_distance: int = 64,
+        attention_dropout_rate: float = 0.0,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -150,7 +152,14 @@ class T5Encoder(keras.layers.Layer):
         self.input_dropout = keras.layers.Dropout(dropout_rate)
         self.encoder_layers = [
             T5EncoderLayer(
-                d_model, d_kv, d_ff, num_heads, dropout_rate, layer_norm_epsilon, name=f"layer_{i}"
+                d_model,
+                d_kv,
+                d_ff,
+                num_heads,
+                dropout_rate,
+                layer_norm_epsilon,
+                attention_dropout_rate=attention_dropout_rate,
+                name=f"layer_{i}",
             )
             for i in range(num_layers)
         ]
