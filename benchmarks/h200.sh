@@ -10,6 +10,7 @@ cd "$(dirname "$0")/.."
 OUT=${OUT:-benchmarks/results/out}
 BUDGET=${BUDGET:-540}
 PEAK=${PEAK_TFLOPS:-790}
+ONLY=${ONLY:-}    # space-separated measurement names to run (default: all)
 EXTRA=${EXTRA:-}  # e.g. EXTRA="--tiny --batch_size 2 --steps 1 --warmup 1" for a CPU dry run
 mkdir -p "$OUT"
 python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
@@ -32,6 +33,9 @@ print('cuDNN seen by jax', cudnn())"
 step() {
   local name=$1 need=$2
   shift 2
+  if [ -n "$ONLY" ] && [[ " $ONLY " != *" ${name%%:*} "* ]]; then
+    return
+  fi
   if ((SECONDS + need > BUDGET)); then
     echo "== $name: skipped (budget)" | tee -a "$log"
     return
@@ -50,7 +54,7 @@ ours() {  # ours NAME SECONDS ARGS...: one bench_step.py line appended to ours.t
   rm -f "$OUT/last.json"
 }
 
-step "peer: torch.compile ViT-B, 767+1 tokens" 150 \
+step "peer:torch.compile ViT-B, 767+1 tokens" 150 \
   env OUT="$OUT" T=767 SMALL="${SMALL:-0}" python3 .gpu/vit_mfu.py torch_compile
 grep -h "torch_compile" "$log" | tail -1 | tee "$OUT/peer.txt"
 

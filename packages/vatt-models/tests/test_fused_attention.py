@@ -1,4 +1,4 @@
-"""The fused attention path, DropToken's sequence rounding and the FLOPs of fused kernels."""
+"""Fast paths: fused attention, DropToken sequence rounding, patch embedding, fused FLOPs."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import vatt.models as vm
-from vatt.models.layers import DropToken, MultiHeadAttention, TransformerEncoder
+from vatt.models.layers import DropToken, MultiHeadAttention, TransformerEncoder, embed_patches
 
 to_numpy = keras.ops.convert_to_numpy
 
@@ -122,3 +122,22 @@ def test_fused_attention_primitive_is_counted_from_its_shapes():
 
     expected = _jaxpr_flops(jax.make_jaxpr(explicit)(q, q, q).jaxpr)
     assert _jaxpr_flops(jaxpr) == expected == 2 * 2 * batch * heads * length * length * depth
+
+
+@pytest.mark.parametrize(
+    ("layer", "shape"),
+    [
+        (keras.layers.Conv3D(6, (2, 4, 4), strides=(2, 4, 4)), (2, 4, 8, 12, 3)),
+        (keras.layers.Conv1D(5, 8, strides=8), (3, 32, 1)),
+        (keras.layers.Conv1D(5, 8, strides=4), (3, 32, 1)),  # overlapping: the convolution
+    ],
+)
+def test_patch_embedding_as_one_product_equals_the_convolution(layer, shape):
+    inputs = np.random.default_rng(3).normal(size=shape).astype("float32")
+    layer.build(shape)
+    rng = np.random.default_rng(4)
+    for weight in layer.weights:
+        weight.assign(rng.normal(size=weight.shape).astype("float32"))
+    np.testing.assert_allclose(
+        to_numpy(embed_patches(layer, inputs)), to_numpy(layer(inputs)), rtol=1e-4, atol=1e-4
+    )

@@ -19,6 +19,7 @@ from vatt.models.layers import (
     SpatioTemporalEmbeddings,
     TemporalEmbeddings,
     TransformerEncoder,
+    embed_patches,
 )
 from vatt.models.registry import ArchConfig, register_arch
 
@@ -204,7 +205,9 @@ class UnifiedBackbone(keras.Model):
         return outputs
 
     def _encode_video(self, video, training):
-        grid = self.pre_proj["video"](self.voxel_to_patch(video))  # (B, T', H', W', d)
+        grid = self.pre_proj["video"](
+            embed_patches(self.voxel_to_patch, video)
+        )  # (B, T', H', W', d)
         grid = self.pos_embedding_lookup["video"](grid, training=training)
         tokens = ops.reshape(grid, (ops.shape(grid)[0], -1, grid.shape[-1]))
         return self._encode_tokens("video", tokens, None, training)
@@ -212,7 +215,7 @@ class UnifiedBackbone(keras.Model):
     def _encode_audio(self, audio, training):
         if len(audio.shape) == 2:
             audio = ops.expand_dims(audio, -1)  # (B, S) -> (B, S, 1)
-        tokens = self.pre_proj["audio"](self.waveform_to_patch(audio))  # (B, T', d)
+        tokens = self.pre_proj["audio"](embed_patches(self.waveform_to_patch, audio))  # (B, T', d)
         tokens = self.pos_embedding_lookup["audio"](tokens, training=training)
         return self._encode_tokens("audio", tokens, None, training)
 

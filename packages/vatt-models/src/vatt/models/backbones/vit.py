@@ -7,7 +7,7 @@ import dataclasses
 import keras
 
 from vatt.models.backbones.base import TransformerBackbone, TransformerBackboneConfig
-from vatt.models.layers import DropToken, SpatioTemporalEmbeddings
+from vatt.models.layers import DropToken, SpatioTemporalEmbeddings, embed_patches
 
 
 @dataclasses.dataclass
@@ -107,4 +107,4 @@ class ViT3D(TransformerBackbone):
                     f"video {what} {size} is not divisible by the patch size {patch}; "
                     f"crop or pad the clip to a multiple of {patch}"
                 )
-        return self.voxel_to_patch(inputs)  # (B, T/kt, H/kh, W/kw, d)
+        return embed_patches(self.voxel_to_patch, inputs)  # (B, T/kt, H/kh, W/kw, d)

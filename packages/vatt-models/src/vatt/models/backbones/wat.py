@@ -8,7 +8,7 @@ import keras
 from keras import ops
 
 from vatt.models.backbones.base import TransformerBackbone, TransformerBackboneConfig
-from vatt.models.layers import DropToken, TemporalEmbeddings
+from vatt.models.layers import DropToken, TemporalEmbeddings, embed_patches
 
 
 @dataclasses.dataclass
@@ -92,4 +92,4 @@ class WaT(TransformerBackbone):
                 f"waveform of {samples} samples does not tile into windows of {size} samples "
                 f"every {stride}; crop or pad it to {size} + a multiple of {stride} samples"
             )
-        return self.wave_to_patch(inputs)  # (B, N, d)
+        return embed_patches(self.wave_to_patch, inputs)  # (B, N, d)

@@ -20,6 +20,7 @@ from vatt.models.layers.feed_forward import (
     FeedForward,
     activation_fn,
 )
+from vatt.models.layers.patches import embed_patches
 from vatt.models.layers.spline import resize_positional_table, spline_resampling_matrix
 from vatt.models.layers.transformer import TransformerEncoder, TransformerEncoderLayer
 
@@ -36,6 +37,7 @@ __all__ = [
     "TransformerEncoder",
     "TransformerEncoderLayer",
     "activation_fn",
+    "embed_patches",
     "positional_initializer",
     "resize_positional_table",
     "spline_resampling_matrix",
