@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import os
 import pathlib
+import subprocess
+import sys
 import tempfile
 
 import nox
 
 nox.options.default_venv_backend = "uv"
-nox.options.sessions = ["lint", "tests", "jax"]
+nox.options.sessions = ["lint", "tests", "jax", "torch"]
 
 ROOT = pathlib.Path(__file__).parent
 PYTHON = "3.11"
@@ -30,6 +32,9 @@ PACKAGES = list(SIBLINGS)
 # vatt-models' tests reload TensorFlow-saved weights on JAX in a subprocess: JAX comes too.
 TEST_EXTRAS = {"models": "test,jax"}
 ENV = {"UV_COMPILE_BYTECODE": "1", "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONHASHSEED": "0"}
+# The PyTorch the `torch` session tests. PyPI's Linux wheel of it is a CUDA build of ~3 GB to
+# download; the CPU build (~190 MB) comes from pip's find-links where a machine keeps one.
+TORCH = "torch==2.13.0"
 
 
 def _path(pkg: str, extras: str = "test") -> str:
@@ -55,6 +60,40 @@ def jax(session: nox.Session) -> None:
     session.install(_path("losses", "test,jax"), _path("models", "test,jax"), env=ENV)
     args = session.posargs or ["packages/vatt-losses/tests", "packages/vatt-models/tests"]
     session.run("pytest", *args, env={**ENV, "KERAS_BACKEND": "jax"})
+
+
+@nox.session(python=PYTHON)
+def torch(session: nox.Session) -> None:
+    """The backend-agnostic packages (losses, models) once more on the PyTorch backend (CPU)."""
+    env = {**ENV, **_pip_find_links()}
+    session.install(
+        TORCH, _path("losses", "test,torch"), _path("models", "test,jax,torch"), env=env
+    )
+    args = session.posargs or ["packages/vatt-losses/tests", "packages/vatt-models/tests"]
+    session.run("pytest", *args, env={**ENV, "KERAS_BACKEND": "torch"})
+
+
+def _pip_find_links() -> dict[str, str]:
+    """pip's find-links (its environment and config files) for uv, which reads neither.
+
+    A machine that keeps wheels on disk, such as a CPU build of PyTorch, lends them to uv;
+    elsewhere (or without pip) uv takes everything from PyPI.
+    """
+    try:
+        listing = subprocess.run(
+            [sys.executable, "-m", "pip", "config", "list"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+    except (OSError, subprocess.CalledProcessError):
+        return {}
+    links: list[str] = []
+    for line in listing.splitlines():
+        key, _, value = line.partition("=")
+        if key.endswith(".find-links"):
+            links += [link for link in value.strip("'\"").split() if link not in links]
+    return {"UV_FIND_LINKS": ",".join(links)} if links else {}
 
 
 @nox.session(python=PYTHON)

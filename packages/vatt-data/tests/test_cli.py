@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from vatt.data import cli, features, records
+import vatt.data as vd
+from vatt.data import cli, config, features, records
 
 
 def _run(capsys, *argv):
@@ -36,21 +37,22 @@ def test_no_subcommand_is_a_usage_error(capsys):
     assert "COMMAND" in capsys.readouterr().err
 
 
-def test_synth_then_validate(capsys, tmp_path):
+def test_synth_then_validate(capsys, tmp_path, monkeypatch, synthetic_dir):
+    monkeypatch.chdir(tmp_path)
     options = "--clips 13 --test-clips 12 --seconds 0.4 --size 16 --fps 5 --sample-rate 8000"
-    status, out, _ = _run(capsys, "synth", str(tmp_path), *options.split(), "--shards", "2")
+    status, out, _ = _run(capsys, "synth", "syn", *options.split(), "--shards", "2")
     assert status == 0
     assert "wrote 13 train and 12 test clips (2 frames of 16x16 at 5 fps, 8000 Hz audio)" in out
     shards = [f"{split}-0000{i}-of-00002" for split in ("test", "train") for i in (0, 1)]
-    assert sorted(p.name for p in tmp_path.glob("*-of-*")) == shards
-    status, out, _ = _run(
-        capsys, "validate", str(tmp_path), "--dataset", "synthetic", "--no-progress"
-    )
+    assert sorted(p.name for p in (tmp_path / "syn").glob("*-of-*")) == shards
+    # 8 kHz audio: the spec of the synthetic_dir fixture; 2 frames and 0.2 s are read.
+    validate = ["validate", "--dataset", "synthetic_8khz", "--no-progress", "--num-frames", "2"]
+    status, out, _ = _run(capsys, *validate, "syn")
     assert status == 0
-    assert "OK: 25 records in 4 files match dataset 'synthetic'" in out
-    status, out, _ = _run(
-        capsys, "validate", str(tmp_path / "train@2"), "--dataset", "SYNTHETIC", "--no-progress"
-    )
+    assert "OK: 25 records in 4 files match dataset 'synthetic_8khz'" in out
+    assert "the pretrain loader reads video 2 frames (0.2 s at 10 fps); audio 1600 samples" in out
+    validate[2] = "SYNTHETIC_8KHZ"
+    status, out, _ = _run(capsys, *validate, "syn/train@2")
     assert status == 0 and "OK: 13 records in 2 files" in out
 
 
@@ -136,3 +138,87 @@ def test_convert_keeps_the_size_with_shorter_side_0(tmp_path):
     example = tf.train.SequenceExample.FromString(record)
     frame = example.feature_lists.feature_list[features.IMAGE_KEY].feature[0].bytes_list.value[0]
     assert tuple(tf.image.extract_jpeg_shape(frame).numpy()) == (24, 32, 3)
+
+
+def test_validate_names_records_shorter_than_the_loader_reads(capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    vd.register_dataset(
+        vd.DatasetSpec(
+            name="short_clips",
+            splits={"train": "train"},
+            modalities=("video", "audio"),
+            fps=10,
+            sample_rate=8000,
+        ),
+        overwrite=True,
+    )
+    clips = [(8, 0.8, "long.mp4"), (8, 0.02, "quiet.mp4"), (3, 0.8, "cut.mp4"), (8, 0.8, None)]
+    examples = [
+        records.encode_clip(
+            records.Clip(
+                np.zeros((frames, 16, 16, 3), np.uint8),
+                np.full(round(seconds * 8000), 0.1, np.float32),
+                media_id=name,
+            )
+        )
+        for frames, seconds, name in clips
+    ]
+    (tmp_path / "data").mkdir()
+    records.write_records("data/train-00000-of-00001", examples)
+    base = ["validate", "data/train-00000-of-00001", "--dataset", "short_clips", "--no-progress"]
+
+    # 8 frames and 0.8 s: records 1 (0.02 s of audio) and 2 (3 frames) are named.
+    status, out, err = _run(capsys, *base, "--num-frames", "8")
+    assert status == 1 and not out
+    assert (
+        "short record for the pretrain loader: data/train-00000-of-00001, record 1 (quiet.mp4): "
+        "audio holds 160 samples (0.02 s); the loader reads 6400 samples (0.8 s at 8000 Hz)"
+    ) in err
+    assert (
+        "short record for the pretrain loader: data/train-00000-of-00001, record 2 (cut.mp4): "
+        "video holds 3 frames (0.3 s); the loader reads 8 frames (0.8 s at 10 fps)"
+    ) in err
+    assert "record 0" not in err and "record 3" not in err
+    assert "2 of 4 records are shorter than the pretrain loader reads" in err
+    assert "--allow-short accepts them" in err
+
+    status, out, err = _run(capsys, *base, "--num-frames", "8", "--allow-short")
+    assert status == 0 and "OK: 4 records" in out and "record 1 (quiet.mp4)" in err
+
+    # The loader's defaults (32 frames, 3.2 s) find every record short; fine-tuning reads video
+    # only, at its stride 2: 4 frames span 7.
+    status, _, err = _run(capsys, *base)
+    assert status == 1 and "4 of 4 records" in err
+    status, out, err = _run(capsys, *base, "--loader", "finetune", "--num-frames", "4")
+    assert status == 1 and "1 of 4 records" in err and "record 2 (cut.mp4): video holds 3" in err
+    assert "4 frames at stride 2, i.e. 7 frames (0.7 s at 10 fps)" in err
+    assert "audio holds" not in err
+    status, out, _ = _run(capsys, *base, "--num-frames", "3", "--audio-seconds", "0.02")
+    assert status == 0 and "OK: 4 records in 1 files" in out
+    status, out, _ = _run(capsys, *base, "--num-frames", "3", "--audio-stride", "2")
+    assert status == 1  # 0.3 s at stride 2 spans 4799 samples: record 1 holds 160
+
+
+@pytest.mark.parametrize(
+    ("flag", "value", "message"),
+    [
+        ("--num-frames", "0", "must be >= 1, got 0"),
+        ("--audio-seconds", "-1", "must be > 0, got -1"),
+        ("--audio-seconds", "nan", "must be > 0, got nan"),
+        ("--video-stride", "two", "must be an integer >= 1, got 'two'"),
+        ("--loader", "train", "invalid choice: 'train'"),
+    ],
+)
+def test_validate_rejects_bad_loader_settings(capsys, tmp_path, monkeypatch, flag, value, message):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(["validate", "data", "--dataset", "synthetic", flag, value])
+    assert exit_info.value.code == 2
+    last_line = capsys.readouterr().err.splitlines()[-1]
+    assert last_line.startswith(f"vatt-data validate: error: argument {flag}: {message}")
+
+
+def test_validate_loader_choices_are_the_loader_configs(capsys):
+    with pytest.raises(SystemExit):
+        cli.main(["validate", "--help"])
+    assert f"{{{','.join(config.LOADER_CONFIGS)}}}" in capsys.readouterr().out

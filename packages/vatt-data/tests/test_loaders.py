@@ -63,7 +63,10 @@ def test_pretrain_mixes_datasets_with_masks(
     np.testing.assert_array_equal(batch["text_mask"], has_text.astype(np.float32))
     assert 0 < has_text.sum() < 24  # synthetic clips have captions, the others none
     np.testing.assert_array_equal(batch["audio_mask"], np.ones(24))
-    assert set(batch) == {"video", "audio", "text", "text_mask", "audio_mask"}
+    assert set(batch) == {"video", "audio", "text", "text_mask", "audio_mask", *vd.SHORT_CLIP_KEYS}
+    for key in vd.SHORT_CLIP_KEYS:  # every clip holds the 4 frames and 0.1 s read
+        assert batch[key].dtype == np.float32
+        np.testing.assert_array_equal(batch[key], np.zeros(24))
 
 
 def test_pretrain_uint8_video_defers_augmentation_to_finish_batch(synthetic_dir):
@@ -75,7 +78,14 @@ def test_pretrain_uint8_video_defers_augmentation_to_finish_batch(synthetic_dir)
     assert batch["video_augment"].shape == (8, 7) and batch["video_augment"].dtype == tf.float32
     assert int(tf.reduce_max(batch["video"])) > 128  # pixels, not [-1, 1] values cast to uint8
     finished = vd.finish_batch(batch)
-    assert set(finished) == {"video", "audio", "text", "text_mask", "audio_mask"}
+    assert set(finished) == {
+        "video",
+        "audio",
+        "text",
+        "text_mask",
+        "audio_mask",
+        *vd.SHORT_CLIP_KEYS,
+    }
     video = finished["video"].numpy()
     assert video.dtype == np.float32 and video.shape == (8, 4, 16, 16, 3)
     assert -1.0 <= video.min() < -0.5 and 0.5 < video.max() <= 1.0
@@ -110,7 +120,14 @@ def test_pretrain_resize_on_accelerator_sends_decoded_windows(synthetic_dir):
     assert window.shape == (8, 4) and (window[:, :2] >= 0).all()
     assert (window[:, 2:] >= 16).all() and (window[:, :2] + window[:, 2:] <= 32).all()
     finished = vd.finish_batch(batch, frame_size=16)
-    assert set(finished) == {"video", "audio", "text", "text_mask", "audio_mask"}
+    assert set(finished) == {
+        "video",
+        "audio",
+        "text",
+        "text_mask",
+        "audio_mask",
+        *vd.SHORT_CLIP_KEYS,
+    }
     video = finished["video"].numpy()
     assert video.shape == (8, 4, 16, 16, 3) and video.min() >= -1.0 and video.max() <= 1.0
     with pytest.raises(ValueError, match="pass frame_size="):
@@ -167,6 +184,7 @@ def test_finetune_training_and_multi_view_evaluation(synthetic_dir):
         (24, 4, 16, 16, 3),
     ]
     assert all(b["num_views"] == 12 for b in first)
+    assert [b["video_short"].tolist() for b in first] == [[0.0] * 5, [0.0] * 5, [0.0] * 2]
     for a, b in zip(first, second, strict=True):  # evaluation is deterministic
         np.testing.assert_array_equal(a["video"], b["video"])
     labels = np.concatenate([b["label"] for b in first])
@@ -217,7 +235,8 @@ def test_audio_classification_windows(synthetic_dir):
     )
     batch = _batch(vd.classification_dataset(config, split="test", training=False, batch_size=2))
     assert batch["audio"].shape == (8, 800) and batch["num_views"] == 4
-    assert "video" not in batch
+    assert "video" not in batch and "video_short" not in batch
+    np.testing.assert_array_equal(batch["audio_short"], [0.0, 0.0])
     assert np.abs(batch["audio"]).max() <= 1.0
     assert not np.array_equal(batch["audio"][0], batch["audio"][1])  # distinct windows
 
@@ -343,3 +362,34 @@ def test_config_errors_name_the_field(synthetic_dir):
         )
     with pytest.raises(ValueError, match="has no captions"):
         vd.retrieval_dataset(vd.EvalDataConfig(name="hmdb51"), batch_size=2)
+
+
+def test_loaders_flag_the_clips_they_loop_or_pad(tmp_path, write_dataset, gradient_frames):
+    # 2 frames and 0.02 s where 4 frames and 0.1 s are read; the other dataset has no audio.
+    short = [_clip(gradient_frames, 2, labels=[0], seconds=0.02, seed=i) for i in range(4)]
+    long = [_clip(gradient_frames, 12, labels=[1], seed=i) for i in range(4)]
+    for name, clips, kept in (
+        ("short_av", short, ("video", "audio", "label")),
+        ("long_video", long, ("video", "label")),
+    ):
+        spec = write_dataset(
+            tmp_path / name, name, clips, modalities=kept, split="train", sample_rate=RATE
+        )
+        vd.register_dataset(
+            dataclasses.replace(spec, splits={"train": f"{name}/train"}), overwrite=True
+        )
+    config = vd.PretrainDataConfig(
+        datasets=["short_av", "long_video"], data_dir=str(tmp_path), seed=3, **SMALL
+    )
+    batch = _batch(vd.pretrain_dataset(config, batch_size=16))
+    assert 0 < batch["audio_mask"].sum() < 16
+    np.testing.assert_array_equal(batch["video_short"], batch["audio_mask"])
+    np.testing.assert_array_equal(batch["audio_short"], batch["audio_mask"])
+
+    # Multi-view evaluation: one flag per clip (not per view).
+    evaluation = vd.FinetuneDataConfig(name="short_av", data_dir=str(tmp_path), **SMALL)
+    batch = _batch(
+        vd.classification_dataset(evaluation, split="train", training=False, batch_size=4)
+    )
+    assert batch["video"].shape[0] == 48
+    np.testing.assert_array_equal(batch["video_short"], np.ones(4))

@@ -80,3 +80,23 @@ def test_captions_first_k_or_random_subset_padded():
     assert len(subsets) == 6  # every ordered pair of distinct captions
     empty = sampling.sample_or_pad_non_sorted_sequence(tf.constant([], tf.string), 2, b"", True)
     np.testing.assert_array_equal(empty, [b"", b""])
+
+
+def test_overrun_says_whether_the_window_was_looped_or_padded():
+    sequence = tf.range(10)
+    for policy in ("loop", "pad"):  # 4 elements at stride 3 span 10: 9 are too few
+        window, overrun = sampling.sample_sequence(
+            tf.range(9), 4, False, 3, policy=policy, return_overrun=True
+        )
+        assert bool(overrun) and window.shape == (4,)
+    for random in (True, False):
+        _, overrun = sampling.sample_sequence(sequence, 4, random, 3, seed=1, return_overrun=True)
+        assert not bool(overrun)
+    # A second modality synced late in the clip reaches past its end though it holds a window.
+    state = {sampling.OFFSET_PROPORTION_KEY: tf.constant(0.9)}
+    window, overrun = sampling.sample_sequence(sequence, 5, True, state=state, return_overrun=True)
+    assert bool(overrun) and window.numpy().tolist() == [9, 0, 1, 2, 3]
+    _, overrun = sampling.sample_linspace_sequence(sequence, 3, 10, return_overrun=True)
+    assert not bool(overrun)
+    _, overrun = sampling.sample_linspace_sequence(sequence, 3, 11, return_overrun=True)
+    assert bool(overrun)

@@ -1,12 +1,14 @@
 """The validator names the file, record, key and fix of the first bad record."""
 
+import dataclasses
 import re
 
 import numpy as np
 import pytest
 import tensorflow as tf
 
-from vatt.data import features, records, validate
+import vatt.data as vd
+from vatt.data import config, features, records, validate
 from vatt.data.registry import DatasetSpec
 from vatt.data.synthetic import SYNTHETIC
 
@@ -175,3 +177,101 @@ def test_record_files_resolves_files_directories_and_tables(tmp_path):
     assert validate.record_files(expected[1]) == [expected[1]]
     with pytest.raises(FileNotFoundError, match="train-NNNNN-of-00003"):
         validate.record_files(tmp_path / "train@3")
+
+
+def _spec(name, **kwargs):
+    return DatasetSpec(name=name, splits={"train": "train"}, **kwargs)
+
+
+def test_windows_read_are_the_loaders_config_values():
+    av = _spec("av", modalities=("video", "audio"), fps=25)
+    pretrain = config.windows_read(config.PretrainDataConfig(), av)
+    # 32 frames at stride 1 x int(25 // 10); 3.2 s at 48 kHz.
+    assert [(w.modality, w.num_steps, w.stride, w.span) for w in pretrain] == [
+        ("video", 32, 2, 63),
+        ("audio", 153_600, 1, 153_600),
+    ]
+    assert str(pretrain[0]) == "32 frames at stride 2, i.e. 63 frames (2.52 s at 25 fps)"
+    assert str(pretrain[1]) == "153600 samples (3.2 s at 48000 Hz)"
+    video_classes = _spec("vc", modalities=("video", "audio", "label"), num_classes=3)
+    audio_classes = dataclasses.replace(video_classes, classification_modality="audio")
+    finetune = config.FinetuneDataConfig(num_frames=8, audio_seconds=0.5)
+    assert [(w.modality, w.span) for w in config.windows_read(finetune, video_classes)] == [
+        ("video", 15)  # no fps factor outside pretraining
+    ]
+    assert [(w.modality, w.span) for w in config.windows_read(finetune, audio_classes)] == [
+        ("audio", 47_999)  # 24000 samples at stride 2
+    ]
+    retrieval = _spec("vt", modalities=("video", "audio", "text"))
+    assert [w.modality for w in config.windows_read(config.EvalDataConfig(), retrieval)] == [
+        "video",
+        "audio",
+    ]
+    assert [w.modality for w in config.windows_read(config.EvalDataConfig(), video_classes)] == [
+        "video"
+    ]
+
+
+def _clip(num_frames, num_samples, name, level=0.1):
+    frames = np.zeros((num_frames, 16, 16, 3), np.uint8)
+    waveform = np.full(num_samples, level, np.float32)
+    return records.encode_clip(records.Clip(frames, waveform, media_id=name))
+
+
+def test_short_records_are_listed_and_the_loader_loops_exactly_those(tmp_path):
+    spec = vd.register_dataset(
+        _spec("boundary", modalities=("video", "audio"), fps=20, sample_rate=8000),
+        overwrite=True,
+    )
+    # 3 frames at stride 1 x int(20 // 10): 5 frames; 0.01 s at 8 kHz: 80 samples.
+    loader = config.PretrainDataConfig(
+        datasets=["boundary"],
+        data_dir=str(tmp_path),
+        num_frames=3,
+        frame_size=16,
+        min_resize=16,
+        audio_seconds=0.01,
+        audio_sample_rate=8000,
+        audio_noise=0.0,
+        seed=0,
+    )
+    windows = config.windows_read(loader, spec)
+    assert [w.span for w in windows] == [5, 80]
+    path = tmp_path / "train-00000-of-00001"
+    clips = [
+        _clip(5, 80, "whole.mp4", 0.25),
+        _clip(4, 80, "cut.mp4", 0.5),
+        _clip(5, 79, "quiet.mp4", 0.75),
+    ]
+    records.write_records(path, clips)
+    report = validate.validate_records([str(path)], spec, windows=windows)
+    assert report.problem is None and not report.ok and report.num_records == 3
+    assert [(s.index, s.clip, s.window.modality, s.length) for s in report.short] == [
+        (1, "cut.mp4", "video", 4),
+        (2, "quiet.mp4", "audio", 79),
+    ]
+    assert str(report.short[1]) == (
+        f"{path}, record 2 (quiet.mp4): audio holds 79 samples (0.009875 s); the loader reads "
+        "80 samples (0.01 s at 8000 Hz)"
+    )
+    assert validate.validate_records([str(path)], spec).ok  # no windows: lengths unchecked
+
+    # The loader loops exactly these (each record told apart by its audio level).
+    batch = next(iter(vd.pretrain_dataset(loader, batch_size=24)))
+    flags = {
+        (float(audio[0]), float(video_short), float(audio_short))
+        for audio, video_short, audio_short in zip(
+            batch["audio"], batch["video_short"], batch["audio_short"], strict=True
+        )
+    }
+    assert flags == {(0.25, 0.0, 0.0), (0.5, 1.0, 0.0), (0.75, 0.0, 1.0)}
+
+
+def test_a_bad_record_after_short_ones_reports_both(tmp_path):
+    spec = _spec("av_plain", modalities=("video", "audio"), sample_rate=8000)
+    windows = (config.Window("video", 4, 1, 10.0),)
+    path = tmp_path / "clips"
+    records.write_records(path, [_clip(2, 10, "a"), _clip(4, 10, "b"), b"\x0a\xff not a proto"])
+    report = validate.validate_records([str(path)], spec, windows=windows)
+    assert [(s.index, s.length) for s in report.short] == [(0, 2)]
+    assert report.problem.index == 2 and "not a tf.train.SequenceExample" in report.problem.message

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import pathlib
 import subprocess
 import sys
 
 import pytest
+import yaml
 
 from vatt.eval import demo
 
@@ -16,19 +18,21 @@ RETRIEVAL_MULTIPLE_OF_CHANCE = 2.0
 
 
 @pytest.mark.slow
-def test_tiny_demo_learns_and_writes_its_report(tmp_path):
-    # The command users run, in its own process: TensorFlow's collective ops cannot be shared
-    # with the MirroredStrategies that other tests of this session created.
+def test_tiny_demo_learns_and_writes_its_report(in_tmp_dir):
+    # The command users run, with its default relative output folder (runs/demo), in its own
+    # process: TensorFlow's collective ops cannot be shared with the MirroredStrategies that
+    # other tests of this session created.
     done = subprocess.run(
-        [sys.executable, "-m", "vatt.eval.demo", "--size", "tiny", "--out", str(tmp_path)],
+        [sys.executable, "-m", "vatt.eval.demo", "--size", "tiny"],
         capture_output=True,
         text=True,
         timeout=1200,
     )
+    out = in_tmp_dir / "runs" / "demo"
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     assert "[5/5] report" in done.stdout
     assert "step 700/700" in done.stderr  # the progress lines are logged
-    summary = json.loads((tmp_path / "report.json").read_text())
+    summary = json.loads((out / "report.json").read_text())
 
     for task in ("txt2vid", "aud2vid"):
         r5 = summary["retrieval"][f"{task}_R5"]
@@ -38,12 +42,16 @@ def test_tiny_demo_learns_and_writes_its_report(tmp_path):
     svm = summary["probe"]["svm_probe_top1"]
     assert svm["pretrained"] > svm["chance"] and svm["pretrained"] > svm["random_init"], svm
 
-    report = (tmp_path / "report.md").read_text()
+    report = (out / "report.md").read_text()
     assert "| txt2vid_R1 |" in report and "synthetic_top_1_accuracy" in report
     for run in ("pretrain", "finetune"):
-        assert (tmp_path / run / "config.yaml").is_file()
-        assert list((tmp_path / run / "train").iterdir()), f"no TensorBoard events in {run}/train"
-        assert list((tmp_path / run / "eval").glob("results-*.json"))
+        assert (out / run / "config.yaml").is_file()
+        assert list((out / run / "train").iterdir()), f"no TensorBoard events in {run}/train"
+        assert list((out / run / "eval").glob("results-*.json"))
+    # What the runs record does not depend on the working directory.
+    recorded = yaml.safe_load((out / "finetune" / "config.yaml").read_text())
+    assert recorded["data"]["train"]["data_dir"] == str(out / "data")
+    assert recorded["train"]["override_checkpoint"] == str(out / "pretrain" / "ckpt-700")
 
 
 def test_unknown_size_is_a_clear_error(tmp_path):
@@ -51,7 +59,8 @@ def test_unknown_size_is_a_clear_error(tmp_path):
         demo.run_demo(tmp_path, "huge")
 
 
-def test_main_refuses_a_non_empty_output_folder(tmp_path, capsys):
-    (tmp_path / "old.txt").write_text("x")
-    assert demo.main(["--out", str(tmp_path), "--size", "tiny"]) == 2
+def test_main_refuses_a_non_empty_output_folder(in_tmp_dir, capsys):
+    pathlib.Path("runs/demo").mkdir(parents=True)
+    pathlib.Path("runs/demo/old.txt").write_text("x")
+    assert demo.main(["--out", "runs/demo/", "--size", "tiny"]) == 2
     assert "is not empty" in capsys.readouterr().err

@@ -5,12 +5,15 @@ names of their own, so that the tiny models of vatt-models read them as they are
 """
 
 import dataclasses
+import hashlib
 import json
+import os
 import pathlib
 
 import numpy as np
 import pytest
 import tensorflow as tf
+import yaml
 
 import vatt.models
 import vatt.train
@@ -19,6 +22,7 @@ from vatt.data.registry import register_dataset
 from vatt.eval import EvalSettings, KerasProbeConfig, ProbeSettings, RunEvaluator, read_results
 from vatt.eval.cli import main
 from vatt.train.checkpoints import ModelWeights
+from vatt.train.cli import main as train_main
 
 FIXTURES = pathlib.Path(__file__).parent / "fixtures"
 CLIPS = synthetic.NUM_CLASSES  # one clip per class and split: every batch holds a whole split
@@ -177,18 +181,153 @@ def test_official_weights_land_in_the_model(finetune_run):
     np.testing.assert_array_equal(evaluator.model.cls.kernel.numpy(), expected)
 
 
-def test_cli_errors_name_the_problem(tmp_path, pretrain_run, capsys):
-    assert main(["run", str(tmp_path)]) == 2
-    assert "config.yaml does not exist" in capsys.readouterr().err
+def _copy_run(source, target, checkpoint_name=None):
+    """``target``: the config of run ``source``, with its ckpt-10 files renamed if asked."""
+    target.mkdir(parents=True)
+    (target / "config.yaml").write_bytes((source / "config.yaml").read_bytes())
+    if checkpoint_name:
+        for path in source.glob("ckpt-10.*"):
+            suffix = path.name.removeprefix("ckpt-10")
+            (target / f"{checkpoint_name}{suffix}").write_bytes(path.read_bytes())
 
-    data_file = pretrain_run / "ckpt-10.data-00000-of-00001"
-    assert main(["run", str(pretrain_run), "--checkpoint", str(data_file)]) == 2
-    error = capsys.readouterr().err
-    assert "pass the checkpoint prefix" in error and str(pretrain_run / "ckpt-10") in error
 
-    assert main(["watch", str(pretrain_run), "--datasets", "no_such_dataset"]) == 2
-    error = capsys.readouterr().err
-    assert "Unknown dataset 'no_such_dataset'" in error and "synthetic" in error
+def _bad_checkpoint_run(pretrain_run):
+    _copy_run(pretrain_run, pathlib.Path("bad"))
+    for name in ("ckpt-3.index", "ckpt-3.data-00000-of-00001"):
+        pathlib.Path("bad", name).write_bytes(b"not a checkpoint")
+
+
+# Arguments after the command, what the working directory gets beforehand, the error text.
+BAD_INPUTS = {
+    "missing run dir": (["run", "runs/nope"], None, "run directory runs/nope does not exist"),
+    "run dir is a file": (
+        ["watch", "run.txt"],
+        lambda run: pathlib.Path("run.txt").write_text("x"),
+        "run directory run.txt is a file",
+    ),
+    "not a run dir": (
+        ["run", "empty/"],
+        lambda run: pathlib.Path("empty").mkdir(),
+        "config.yaml does not exist",
+    ),
+    "no checkpoint yet": (
+        ["run", "fresh"],
+        lambda run: _copy_run(run, pathlib.Path("fresh")),
+        "holds no checkpoint yet",
+    ),
+    "missing checkpoint": (
+        ["run", "fresh", "--checkpoint", "fresh/ckpt-7.index"],
+        lambda run: _copy_run(run, pathlib.Path("fresh")),
+        "fresh/ckpt-7 (",
+    ),
+    "unreadable checkpoint": (["run", "bad"], _bad_checkpoint_run, "ckpt-3 cannot be read"),
+    "checkpoint without a step": (
+        ["run", "other", "--checkpoint", "other/model"],
+        lambda run: _copy_run(run, pathlib.Path("other"), checkpoint_name="model"),
+        "is not named ckpt-<step>",
+    ),
+    "unknown dataset": (
+        ["watch", "RUN", "--datasets", "no_such_dataset"],
+        None,
+        "Unknown dataset 'no_such_dataset'",
+    ),
+    "bad batch size": (["run", "RUN", "--batch_size", "0"], None, "--batch_size must be"),
+}
+
+
+@pytest.mark.parametrize("case", BAD_INPUTS)
+def test_each_bad_input_is_one_line_exit_2_and_writes_nothing(
+    case, pretrain_run, in_tmp_dir, capsys
+):
+    argv, prepare, message = BAD_INPUTS[case]
+    if prepare:
+        prepare(pretrain_run)
+    argv = [os.path.relpath(pretrain_run) if arg == "RUN" else arg for arg in argv]
+    before = sorted(str(p) for p in in_tmp_dir.rglob("*"))
+    assert main([*argv, "--no_progress"]) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    (line,) = [line for line in err.splitlines() if line.startswith("vatt-eval")]
+    assert line.startswith("vatt-eval: error: ") and message in line, line
+    assert sorted(str(p) for p in in_tmp_dir.rglob("*")) == before
+    assert not (pretrain_run / "eval" / "results-7.json").exists()
+
+
+def test_verbose_shows_the_traceback(in_tmp_dir, capsys):
+    assert main(["run", "runs/nope", "--verbose"]) == 2
+    err = capsys.readouterr().err
+    assert "Traceback (most recent call last)" in err
+    assert err.strip().splitlines()[-1].startswith("vatt-eval: error: run directory runs/nope")
+
+
+def test_run_and_watch_take_a_relative_run_directory(pretrain_run, in_tmp_dir, capsys):
+    relative = os.path.relpath(pretrain_run)
+    flags = ["--batch_size", str(CLIPS), "--probe_epochs", "2", "--no_progress"]
+    assert main(["run", f"{relative}/", *flags]) == 0
+    assert json.loads(capsys.readouterr().out) == pytest.approx(
+        read_results(pretrain_run, 10)["metrics"]
+    )
+    assert read_results(pretrain_run, 10)["checkpoint"] == str(pretrain_run / "ckpt-10")
+    # The checkpoint given by one of its files, relative.
+    assert main(["run", relative, "--checkpoint", f"{relative}/ckpt-10.index", *flags]) == 0
+    capsys.readouterr()
+    assert main(["watch", relative, "--interval", "0.05", "--timeout", "30", *flags]) == 0
+    assert "evaluated steps: [10]" in capsys.readouterr().out
+
+
+def _hashes(folder):
+    return {
+        str(path.relative_to(folder)): hashlib.sha256(path.read_bytes()).hexdigest()
+        for path in sorted(folder.rglob("*"))
+        if path.is_file()
+    }
+
+
+def test_a_run_trained_here_evaluates_from_elsewhere_and_survives_a_bad_resume(
+    data_dir, in_tmp_dir, monkeypatch, capsys
+):
+    """vatt-train with relative paths in one working directory; a resume with a change its
+    checkpoints do not fit is refused and leaves the run byte for byte; vatt-eval from another
+    working directory, with a relative path, evaluates it."""
+    (in_tmp_dir / "train_here").mkdir()
+    monkeypatch.chdir(in_tmp_dir / "train_here")
+    video = {"num_frames": 4, "frame_size": 32, "min_resize": 32, "audio_seconds": 0.128}
+    data = {
+        "data_dir": f"{os.path.relpath(data_dir)}/",
+        "audio_sample_rate": SAMPLE_RATE,
+        **video,
+    }
+    overrides = {
+        "model": vatt.models.tiny_overrides("tx_fac"),
+        "data": {
+            "train": {**data, "datasets": ["synthetic_eval_tiny"], "video_stride": 1},
+            "eval": {**data, "name": "synthetic_eval_tiny", "num_windows_test": 2},
+        },
+        "train": {"total_steps": 2, "global_batch_size": 4, "iterations_per_loop": 2},
+        "schedule": {"name": "constant", "learning_rate": 1e-3},
+    }
+    pathlib.Path("tiny.yaml").write_text(yaml.safe_dump(overrides))
+    train = ["pretrain", "--model_dir", "runs/pt", "--strategy_type", "one_device"]
+    assert train_main([*train, "--config_file", "tiny.yaml"]) == 0
+    run = in_tmp_dir / "train_here" / "runs" / "pt"
+    before = _hashes(run)
+    capsys.readouterr()
+
+    change = "model.video_model_kwargs.d_model=64"
+    assert train_main([*train, "--config_file", "tiny.yaml", "--params_override", change]) == 2
+    err = capsys.readouterr().err
+    (line,) = [line for line in err.splitlines() if line.startswith("vatt-train")]
+    assert "model.video_model_kwargs.d_model: recorded 32, requested 64" in line
+    assert "new --model_dir" in line
+    assert _hashes(run) == before
+
+    (in_tmp_dir / "elsewhere").mkdir()
+    monkeypatch.chdir(in_tmp_dir / "elsewhere")
+    flags = ["--batch_size", str(CLIPS), "--probe_epochs", "2", "--no_progress"]
+    assert main(["run", "../train_here/runs/pt", *flags]) == 0
+    metrics = json.loads(capsys.readouterr().out)
+    assert metrics["synthetic_eval_tiny_retrieval_num_clips"] == CLIPS
+    assert read_results(run, 2)["checkpoint"] == str(run / "ckpt-2")
 
 
 def test_cli_help_lists_both_commands(capsys):

@@ -11,8 +11,10 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from vatt.eval import checkpoint_step
 from vatt.eval.results import read_results
-from vatt.eval.watch import available_checkpoints, checkpoint_step, watch_run
+from vatt.eval.watch import watch_run
+from vatt.train import list_checkpoints
 
 # A stand-in trainer, in its own process: every 0.2 s it publishes the next
 # checkpoint as tf.train.CheckpointManager(max_to_keep=2) does on disk (data and index files,
@@ -107,7 +109,7 @@ def _delete_checkpoint(prefix):
 def test_checkpoints_deleted_before_or_during_evaluation_are_skipped(tmp_path):
     _save_checkpoints(tmp_path, [1, 2, 3, 4])
     _delete_checkpoint(tmp_path / "ckpt-2")  # rotated away while the watcher waited
-    assert [s for s, _ in available_checkpoints(tmp_path)] == [1, 3, 4]
+    assert [s for s, _ in list_checkpoints(tmp_path)] == [1, 3, 4]
 
     calls = []
 
@@ -158,3 +160,26 @@ def test_watch_evaluates_existing_checkpoints_once_each_and_in_order(tmp_path):
 def test_watch_rejects_a_missing_run_directory(tmp_path):
     with pytest.raises(FileNotFoundError, match="does not exist"):
         watch_run(tmp_path / "nope", lambda prefix: {}, timeout=0.1)
+
+
+def test_watch_takes_a_relative_run_directory(in_tmp_dir):
+    run_dir = in_tmp_dir / "runs" / "my run"
+    run_dir.mkdir(parents=True)
+    _save_checkpoints(run_dir, [5, 15])
+    for given in ("runs/my run", "runs/my run/"):
+        calls = []
+
+        def metric_fn(prefix, calls=calls):
+            calls.append(prefix)
+            return {"x": 1.0}
+
+        evaluated = watch_run(
+            given,
+            metric_fn,
+            final_step=15,
+            interval=0.05,
+            timeout=5.0,
+        )
+        assert evaluated == [5, 15]
+        assert calls == [str(run_dir / f"ckpt-{s}") for s in (5, 15)]
+        assert read_results(run_dir, 15)["checkpoint"] == str(run_dir / "ckpt-15")

@@ -115,4 +115,11 @@ def value_and_grads(fn, *args):
 
         value, grads = jax.value_and_grad(fn, argnums=tuple(range(len(args))))(*args)
         return float(value), [np.asarray(g) for g in grads]
+    if backend == "torch":
+        import torch
+
+        tensors = [keras.ops.convert_to_tensor(a).requires_grad_() for a in args]
+        value = fn(*tensors)
+        grads = torch.autograd.grad(value, tensors)
+        return float(value.detach()), [keras.ops.convert_to_numpy(g) for g in grads]
     pytest.fail(f"no gradient helper for Keras backend {backend!r}")

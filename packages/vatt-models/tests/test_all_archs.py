@@ -16,6 +16,7 @@ import functools
 import keras
 import numpy as np
 import pytest
+from backend_helpers import trainable_gradients
 
 import vatt.models as vm
 from vatt.models.text import TextConfig
@@ -83,28 +84,6 @@ def scalar_loss(outputs):
     )
 
 
-def trainable_gradients(model: keras.Model, inputs) -> list:
-    """Gradients of :func:`scalar_loss` (training mode) for ``model.trainable_variables``."""
-    backend = keras.backend.backend()
-    if backend == "tensorflow":
-        import tensorflow as tf
-
-        with tf.GradientTape() as tape:
-            loss = scalar_loss(model(inputs, training=True))
-        return tape.gradient(loss, model.trainable_variables)
-    if backend == "jax":
-        import jax
-
-        def loss_fn(trainable, non_trainable):
-            outputs, _ = model.stateless_call(trainable, non_trainable, inputs, training=True)
-            return scalar_loss(outputs)
-
-        trainable = [v.value for v in model.trainable_variables]
-        non_trainable = [v.value for v in model.non_trainable_variables]
-        return jax.grad(loss_fn)(trainable, non_trainable)
-    raise NotImplementedError(f"gradient helper for backend {backend!r}")
-
-
 def test_every_contract_arch_is_registered():
     # Contract 2 of ARCHITECTURE.md names these; `import vatt.models` alone must register them.
     expected = {
@@ -138,7 +117,7 @@ def test_forward_outputs_are_finite_and_follow_the_contract(arch):
 @pytest.mark.parametrize("arch", DISTINCT_ARCHS)
 def test_every_trainable_weight_gets_a_finite_gradient(arch):
     model = tiny_model(arch)
-    grads = trainable_gradients(model, model_inputs(arch, synthetic_batch()))
+    grads = trainable_gradients(model, model_inputs(arch, synthetic_batch()), scalar_loss)
     assert len(grads) == len(model.trainable_variables) > 0
     for variable, grad in zip(model.trainable_variables, grads, strict=True):
         assert grad is not None, f"{arch}: no gradient for {variable.path}"

@@ -1,4 +1,4 @@
-"""Weights saved as ``.weights.h5`` on this backend load on the other (TensorFlow <-> JAX).
+"""Weights saved as ``.weights.h5`` on this backend load on another (TF <-> JAX, torch -> TF).
 
 The models are built, saved and run here; a subprocess with the other ``KERAS_BACKEND``
 rebuilds them, loads the files and runs the same batch. Outputs must agree to 1e-5 of their
@@ -19,7 +19,7 @@ import numpy as np
 import vatt.models as vm
 from vatt.models.text import TextConfig
 
-OTHER_BACKEND = {"tensorflow": "jax", "jax": "tensorflow"}
+OTHER_BACKEND = {"tensorflow": "jax", "jax": "tensorflow", "torch": "tensorflow"}
 TOLERANCE = 1e-5
 ARCHS = ("tx_fac_bbs", "ut_fac", "resnet2d_50")
 

@@ -6,9 +6,11 @@ the original VATT code: a tiny ViT fine-tuned on Kinetics-400 and a tiny WaT on 
 
 import json
 import pathlib
+import shutil
 
 import numpy as np
 import pytest
+from backend_helpers import to_numpy
 
 import vatt.models
 from vatt.models import cli
@@ -48,7 +50,7 @@ def _build(fixture, **overrides):
 
 
 def _relative_error(actual, expected):
-    return np.abs(np.asarray(actual) - expected).max() / np.abs(expected).max()
+    return np.abs(to_numpy(actual) - expected).max() / np.abs(expected).max()
 
 
 @pytest.fixture(scope="module", params=sorted(CASES))
@@ -66,7 +68,7 @@ def test_outputs_match_the_original_code(loaded):
     outputs = model({key: arrays[f"inputs.{name}"]})
     backbone = model.backbone(arrays[f"inputs.{name}"])
     reference_features = arrays["extra.backbone.features"]
-    features = np.asarray(backbone["features"]).reshape(reference_features.shape)
+    features = to_numpy(backbone["features"]).reshape(reference_features.shape)
     assert _relative_error(outputs["logits"], arrays["outputs.logits"]) < TOLERANCE
     assert (
         _relative_error(outputs["features_pooled"], arrays["extra.backbone.features_pooled"])
@@ -153,6 +155,26 @@ def test_missing_checkpoint_is_a_file_not_found_error(tmp_path):
         vatt.models.load_official_checkpoint(model, tmp_path)
     with pytest.raises(FileNotFoundError, match=r"ckpt-7\.index"):
         vatt.models.load_official_checkpoint(model, tmp_path / "ckpt-7")
+
+
+@pytest.mark.parametrize("name", ["ckpt-1.index", "ckpt-1.data-00000-of-00001"])
+def test_cli_converts_a_checkpoint_named_by_a_file_relative_or_from_home(
+    name, tmp_path, monkeypatch, capsys
+):
+    fixture = "ft_wat_tiny_audioset"
+    home = tmp_path / "my home"
+    shutil.copytree(FIXTURES / fixture, home / "checkpoints" / "wat")
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.chdir(home)
+    vatt.models.get_config("wat_base").replace(**_config_values(fixture)).to_yaml("wat.yaml")
+    for checkpoint in (f"checkpoints/wat/{name}", f"~/checkpoints/wat/{name}"):
+        output = "out dir/wat.weights.h5"
+        status = cli.main(
+            ["convert", "--arch", "wat_base", "--config", "~/wat.yaml", checkpoint, output]
+        )
+        assert status == 0, capsys.readouterr().err
+        assert (home / output).is_file()
+        (home / output).unlink()
 
 
 def test_cli_converts_a_checkpoint_into_keras_weights(tmp_path):

@@ -3,6 +3,7 @@
 import keras
 import numpy as np
 import pytest
+from backend_helpers import to_numpy
 
 from vatt.models.cnn.batch_norm import BatchNormSettings
 from vatt.models.heads import FACHead, FACHeadConfig
@@ -59,7 +60,7 @@ def test_inference_matches_numpy():
         (out["audio"]["tovid"], audio),
         (out["text"]["tovid"], text),
     ):
-        np.testing.assert_allclose(np.asarray(got), expected, rtol=1e-5, atol=1e-5)
+        np.testing.assert_allclose(to_numpy(got), expected, rtol=1e-5, atol=1e-5)
     assert tuple(out["text"]["tovid"].shape) == (8, 3)
 
 
@@ -69,12 +70,12 @@ def test_training_uses_batch_statistics_and_momentum_0_9():
     head.hid_to_va_bn.beta.assign(np.zeros(8, "float32"))
     old_mean = np.asarray(head.hid_to_va_bn.moving_mean).copy()
     features = _features(batch=16)
-    pre_bn_input = np.asarray(
+    pre_bn_input = to_numpy(
         head.hid_to_va_dense(
             keras.ops.relu(head.hid_to_va_pre_bn(head.vid_to_hid(features["video"]), training=True))
         )
     )
-    va = np.asarray(head(features, training=True)["video"]["toaud"])
+    va = to_numpy(head(features, training=True)["video"]["toaud"])
     np.testing.assert_allclose(va.mean(0), 0.0, atol=1e-5)
     np.testing.assert_allclose(
         va.var(0), pre_bn_input.var(0) / (pre_bn_input.var(0) + 1e-5), rtol=1e-3

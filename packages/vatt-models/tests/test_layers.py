@@ -3,6 +3,7 @@
 import keras
 import numpy as np
 import pytest
+from backend_helpers import to_numpy
 from scipy.interpolate import RBFInterpolator
 from scipy.special import erf
 
@@ -81,9 +82,9 @@ def test_temporal_embeddings_add_layer_normed_rows_and_resample():
     gamma, beta = (np.asarray(v) for v in layer.layernorm.weights)
     inputs = _rng(1).normal(size=(2, 5, 6)).astype("float32")
     expected = inputs + _layer_norm(table, gamma, beta)[None]
-    np.testing.assert_allclose(np.asarray(layer(inputs)), expected, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(to_numpy(layer(inputs)), expected, rtol=1e-5, atol=1e-5)
     resized = spline_resampling_matrix(5, 8) @ table
-    out = np.asarray(layer(np.zeros((1, 8, 6), "float32")))
+    out = to_numpy(layer(np.zeros((1, 8, 6), "float32")))
     np.testing.assert_allclose(out[0], _layer_norm(resized, gamma, beta), rtol=1e-4, atol=1e-4)
 
 
@@ -101,7 +102,7 @@ def test_spatio_temporal_embeddings_sum_t_h_w_rows_in_t_major_grid():
         )
     )
     gamma, beta = (np.asarray(w) for w in layer.layernorm.weights)
-    out = np.asarray(layer(np.zeros((1, 2, 3, 5, 4), "float32")))[0]
+    out = to_numpy(layer(np.zeros((1, 2, 3, 5, 4), "float32")))[0]
     for ti, hi, wi in [(0, 0, 0), (1, 2, 4), (1, 0, 3), (0, 2, 1)]:
         expected = _layer_norm(t[ti] + v[hi] + h[wi], gamma, beta)
         np.testing.assert_allclose(out[ti, hi, wi], expected, rtol=1e-5, atol=1e-5)
@@ -113,7 +114,7 @@ def test_spectro_temporal_embeddings_use_the_spectral_major_id_quirk():
     t = np.asarray(layer.temporal_position_embeddings.embeddings)
     s = np.asarray(layer.spectoral_position_embeddings.embeddings)
     gamma, beta = (np.asarray(w) for w in layer.layernorm.weights)
-    out = np.asarray(layer(np.zeros((1, 3, 4, 4), "float32")))[0].reshape(12, 4)
+    out = to_numpy(layer(np.zeros((1, 3, 4, 4), "float32")))[0].reshape(12, 4)
     for k in range(12):  # flat token k = t_i * 4 + s_i, but it gets ids (k mod 3, k div 3)
         expected = _layer_norm(t[k % 3] + s[k // 3], gamma, beta)
         np.testing.assert_allclose(out[k], expected, rtol=1e-5, atol=1e-5)
@@ -127,16 +128,16 @@ def test_drop_token_keeps_rate_times_max_tokens_with_one_permutation_per_batch()
     tokens = (
         np.arange(10, dtype="float32")[None, :, None] + np.array([0.0, 100.0, 200.0])[:, None, None]
     )
-    kept = np.asarray(layer(tokens, training=True))[..., 0]  # (3, 6)
+    kept = to_numpy(layer(tokens, training=True))[..., 0]  # (3, 6)
     assert kept.shape == (3, 6)  # int(0.5 * 12), not int(0.5 * 10)
     positions = kept - np.array([0.0, 100.0, 200.0])[:, None]
     assert len(set(positions[0].tolist())) == 6
     np.testing.assert_array_equal(positions, np.broadcast_to(positions[0], positions.shape))
-    np.testing.assert_array_equal(np.asarray(layer(tokens, training=False)), tokens)
+    np.testing.assert_array_equal(to_numpy(layer(tokens, training=False)), tokens)
     np.testing.assert_array_equal(
-        np.asarray(DropToken(0.5, 12, enabled=False)(tokens, training=True)), tokens
+        to_numpy(DropToken(0.5, 12, enabled=False)(tokens, training=True)), tokens
     )
-    few = np.asarray(DropToken(0.9, 20, seed=1)(tokens, training=True))
+    few = to_numpy(DropToken(0.9, 20, seed=1)(tokens, training=True))
     assert sorted(few[0, :, 0].tolist()) == list(range(10))  # fewer tokens than kept: all, shuffled
 
 
@@ -169,7 +170,7 @@ def test_multi_head_attention_matches_numpy_with_padding_mask():
     context = (probs @ v).transpose(0, 2, 1, 3).reshape(2, 5, 8)
     expected = project("o", context)
     np.testing.assert_allclose(
-        np.asarray(layer(x, attention_mask=mask)), expected, rtol=1e-4, atol=1e-5
+        to_numpy(layer(x, attention_mask=mask)), expected, rtol=1e-4, atol=1e-5
     )
 
 
@@ -181,7 +182,7 @@ def test_gelu_mlp_is_the_exact_erf_gelu():
     (wi, bi), (wo, bo) = ([np.asarray(w) for w in d.weights] for d in (mlp.wi, mlp.wo))
     hidden = x @ wi + bi
     expected = (0.5 * hidden * (1 + erf(hidden / np.sqrt(2)))) @ wo + bo
-    np.testing.assert_allclose(np.asarray(mlp(x)), expected, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(to_numpy(mlp(x)), expected, rtol=1e-5, atol=1e-5)
 
 
 def test_post_norm_encoder_normalises_after_each_residual_and_has_no_final_norm():
@@ -191,10 +192,10 @@ def test_post_norm_encoder_normalises_after_each_residual_and_has_no_final_norm(
     encoder.build()
     layer = encoder.encoder_layers[0]
     x = _rng(5).normal(size=(1, 3, 4)).astype("float32")
-    hidden = np.asarray(layer.layer_norm(x + np.asarray(layer.mha(x))))
+    hidden = to_numpy(layer.layer_norm(x + to_numpy(layer.mha(x))))
     ff = layer.feed_forward
-    expected = np.asarray(ff.layer_norm(hidden + np.asarray(ff.mlp(hidden))))
-    np.testing.assert_allclose(np.asarray(encoder(x)), expected, rtol=1e-5, atol=1e-5)
+    expected = to_numpy(ff.layer_norm(hidden + to_numpy(ff.mlp(hidden))))
+    np.testing.assert_allclose(to_numpy(encoder(x)), expected, rtol=1e-5, atol=1e-5)
     assert not any(
         key.startswith("tx/final_layer_norm") for key in encoder.checkpoint_variables("tx")
     )

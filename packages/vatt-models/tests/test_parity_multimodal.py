@@ -62,7 +62,7 @@ def _output(outputs: dict, name: str):
         node = outputs["backbone"]
     for part in parts:
         node = node[part]
-    return np.asarray(node)
+    return keras.ops.convert_to_numpy(node)
 
 
 @pytest.mark.parametrize("fixture", ["tx_fac_tiny", "ut_fac_tiny"])

@@ -23,6 +23,13 @@ VIDEO_GRID = {"max_temporal_buckets": 2, "max_vertical_buckets": 4, "max_horizon
 DETERMINISTIC = {"dropout_rate": 0.0}
 
 
+@pytest.fixture
+def in_tmp_dir(tmp_path, monkeypatch):
+    """Run the test inside ``tmp_path``, so that it passes relative paths as users type them."""
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
 @pytest.fixture(scope="session")
 def synthetic_dir(tmp_path_factory):
     """16 train clips in 2 shards (one per worker of the multi-worker test), 12 test clips."""

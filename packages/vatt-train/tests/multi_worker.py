@@ -18,10 +18,12 @@ import tensorflow as tf  # noqa: E402
 import vatt.train  # noqa: E402
 from vatt.train import builders  # noqa: E402
 
+_build_model = builders.build_model
+
 
 def _build_without_dropout(config):
     # As test_training's deterministic_models: vatt-models' positional dropout is fixed at 0.1.
-    model = vatt.train.build_model(config)
+    model = _build_model(config)
     for layer in model._flatten_layers():
         if isinstance(layer, keras.layers.Dropout):
             layer.rate = 0.0

@@ -19,19 +19,21 @@ def _dense(seed: int) -> keras.Model:
 
 @pytest.fixture
 def run_dir(tmp_path):
-    """A run with checkpoints 2, 10 and 4 of (model, optimizer, step)."""
+    """A run in a folder whose name has a space, with checkpoints 2, 10 and 4 of (model,
+    optimizer, step)."""
     model = _dense(0)
     optimizer = keras.optimizers.Adam()
     optimizer.build(model.trainable_variables)
     step = tf.Variable(0, dtype=tf.int64)
     checkpoint = tf.train.Checkpoint(model=ModelWeights(model), optimizer=optimizer, step=step)
+    run = tmp_path / "my run"
     manager = tf.train.CheckpointManager(
-        checkpoint, str(tmp_path), max_to_keep=5, checkpoint_name="ckpt"
+        checkpoint, str(run), max_to_keep=5, checkpoint_name="ckpt"
     )
     for number in (2, 10, 4):
         model.layers[0].kernel.assign(np.full((2, 3), number, np.float32))
         manager.save(checkpoint_number=number)
-    return tmp_path
+    return run
 
 
 def test_list_checkpoints_is_sorted_by_step(run_dir):
@@ -40,33 +42,72 @@ def test_list_checkpoints_is_sorted_by_step(run_dir):
     assert listed == [(n, f"{run_dir}/ckpt-{n}") for n in (2, 4, 10)]
 
 
+def test_list_checkpoints_takes_the_paths_users_type(run_dir, in_tmp_dir, monkeypatch):
+    monkeypatch.setenv("HOME", str(in_tmp_dir))
+    expected = [(n, f"{run_dir}/ckpt-{n}") for n in (2, 4, 10)]
+    for given in ("my run", "my run/", "./my run//", "~/my run", f"{run_dir}/", run_dir):
+        assert vatt.train.list_checkpoints(given) == expected, given
+    monkeypatch.chdir(run_dir)
+    assert vatt.train.list_checkpoints(".") == expected
+    assert vatt.train.list_checkpoints("../my run") == expected
+
+
+def test_list_checkpoints_leaves_out_incomplete_checkpoints(run_dir):
+    (run_dir / "ckpt-2.data-00000-of-00001").unlink()  # being deleted by rotation
+    (run_dir / "ckpt-4.index").write_bytes(b"")  # index being written
+    for name in ("ckpt-6.index", "ckpt-6.data-00000-of-00002"):  # a shard is missing
+        (run_dir / name).write_bytes(b"x")
+    (run_dir / "ckpt-8.index").write_bytes(b"x")  # no data file yet
+    assert vatt.train.list_checkpoints(run_dir) == [(10, f"{run_dir}/ckpt-10")]
+    (run_dir / "ckpt-6.data-00001-of-00002").write_bytes(b"x")
+    assert [step for step, _ in vatt.train.list_checkpoints(run_dir)] == [6, 10]
+
+
 def test_restore_model_weights_reads_the_model_only(run_dir):
     model = _dense(1)
     prefix = vatt.train.restore_model_weights(model, run_dir / "ckpt-4")
     assert prefix == f"{run_dir}/ckpt-4"
     np.testing.assert_array_equal(model.layers[0].kernel.numpy(), np.full((2, 3), 4.0))
-    # A directory means its latest checkpoint (the last one saved).
-    assert vatt.train.restore_model_weights(model, run_dir).endswith("ckpt-4")
+    # A directory means its latest checkpoint (the highest step).
+    assert vatt.train.restore_model_weights(model, run_dir).endswith("ckpt-10")
 
 
-def test_data_file_or_index_instead_of_prefix_is_refused_with_the_prefix(run_dir):
-    data_file = f"{run_dir}/ckpt-4.data-00000-of-00001"
-    with pytest.raises(CheckpointError, match=rf"pass the checkpoint prefix {run_dir}/ckpt-4 "):
-        vatt.train.restore_model_weights(_dense(1), data_file)
-    with pytest.raises(CheckpointError, match=r"the path without .index or .data-\*"):
-        checkpoint_prefix(f"{run_dir}/ckpt-4.index")
+def test_a_file_of_a_checkpoint_or_a_relative_prefix_names_the_checkpoint(run_dir, in_tmp_dir):
+    expected = f"{run_dir}/ckpt-4"
+    for given in (
+        "my run/ckpt-4",
+        "my run/ckpt-4.index",
+        "./my run/ckpt-4.data-00000-of-00001",
+        f"{run_dir}/ckpt-4.index",
+    ):
+        assert checkpoint_prefix(given) == expected, given
+    assert checkpoint_prefix("my run/") == f"{run_dir}/ckpt-10"
 
 
 def test_missing_checkpoint_and_empty_directory_are_clear_errors(run_dir, tmp_path_factory):
     with pytest.raises(
-        CheckpointError, match=r"no checkpoint at .*ckpt-7 \(.*ckpt-7.index does not"
+        CheckpointError,
+        match=r"no checkpoint at .*ckpt-7 \(.*ckpt-7.index does not exist\); .* holds ckpt-2, "
+        r"ckpt-4, ckpt-10; pass a checkpoint prefix",
     ):
         checkpoint_prefix(run_dir / "ckpt-7")
     empty = tmp_path_factory.mktemp("empty")
-    with pytest.raises(CheckpointError, match="holds no checkpoint"):
+    with pytest.raises(CheckpointError, match="holds no complete checkpoint"):
         checkpoint_prefix(empty)
     with pytest.raises(FileNotFoundError, match="does not exist"):
         vatt.train.list_checkpoints(empty / "nope")
+
+
+def test_checkpoint_step_reads_the_name(run_dir):
+    assert vatt.train.checkpoints.checkpoint_step(run_dir / "ckpt-10") == 10
+    with pytest.raises(CheckpointError, match="is not named ckpt-<step>; .* rename"):
+        vatt.train.checkpoints.checkpoint_step(run_dir / "model-10")
+
+
+def test_an_unreadable_checkpoint_is_a_checkpoint_error(run_dir):
+    (run_dir / "ckpt-10.index").write_bytes(b"not an index")
+    with pytest.raises(CheckpointError, match=r"ckpt-10 cannot be read \(.*\); pass another"):
+        vatt.train.restore_model_weights(_dense(1), run_dir / "ckpt-10")
 
 
 @pytest.mark.parametrize("layers", [[3, 1], [4]])

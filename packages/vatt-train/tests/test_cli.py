@@ -1,6 +1,8 @@
 """The vatt-train command: flags (new and original), errors, and a run killed and resumed."""
 
+import hashlib
 import os
+import pathlib
 import signal
 import subprocess
 import sys
@@ -18,12 +20,12 @@ def _config(argv):
     return cli.config_from_args(cli.build_parser().parse_args(argv))
 
 
-def test_new_and_original_flags_give_the_same_config(tmp_path):
+def test_new_and_original_flags_give_the_same_config(in_tmp_dir):
     new = _config(
         [
             "pretrain",
             "--model_dir",
-            str(tmp_path),
+            "runs/tx",
             "--model_arch",
             "tx_fac",
             "--strategy_type",
@@ -34,7 +36,7 @@ def test_new_and_original_flags_give_the_same_config(tmp_path):
         [
             "--task=PRETRAIN",
             "--mode=train",
-            f"--model_dir={tmp_path}",
+            "--model_dir=runs/tx",
             "--model_arch=Tx_FAC",
             "--strategy_type=one_device",
         ]
@@ -43,14 +45,16 @@ def test_new_and_original_flags_give_the_same_config(tmp_path):
     assert new.mode == "pretrain" and new.strategy.type == "one_device"
 
 
-def test_overrides_checkpoint_and_tpu_flags_reach_the_config(tmp_path):
-    (tmp_path / "ckpt-3.index").write_text("")
-    (tmp_path / "file.yaml").write_text(yaml.safe_dump({"train": {"total_steps": 700000}}))
+@pytest.mark.parametrize("given", ["ckpt-3", "ckpt-3.index", "./ckpt-3.data-00000-of-00001"])
+def test_overrides_checkpoint_and_tpu_flags_reach_the_config(in_tmp_dir, given):
+    pathlib.Path("ckpt-3.index").write_text("x")
+    pathlib.Path("ckpt-3.data-00000-of-00001").write_text("x")
+    pathlib.Path("file.yaml").write_text(yaml.safe_dump({"train": {"total_steps": 700000}}))
     config = _config(
         [
             "finetune",
             "--model_dir",
-            str(tmp_path),
+            "run",
             "--model_arch",
             "vit_base",
             "--strategy_type",
@@ -58,13 +62,13 @@ def test_overrides_checkpoint_and_tpu_flags_reach_the_config(tmp_path):
             "--tpu",
             "grpc://10.0.0.1:8470",
             "--config_file",
-            str(tmp_path / "file.yaml"),
+            "file.yaml",
             "--params_override",
             "optimizer.name=adamw,train.total_steps=50,schedule.warmup_steps=5",
             "--params_override",
             "{data: {train: {name: ucf101}}}",
             "--override_checkpoint",
-            str(tmp_path / "ckpt-3"),
+            given,
             "--peak_tflops",
             "989",
         ]
@@ -73,27 +77,84 @@ def test_overrides_checkpoint_and_tpu_flags_reach_the_config(tmp_path):
     assert config.optimizer == AdamWConfig()
     assert config.model.num_classes == 101
     assert (config.strategy.type, config.strategy.tpu) == ("tpu", "grpc://10.0.0.1:8470")
-    assert config.train.override_checkpoint == str(tmp_path / "ckpt-3")
+    assert config.train.override_checkpoint == str(in_tmp_dir / "ckpt-3")
     assert config.train.peak_tflops_per_device == 989.0
 
 
-@pytest.mark.parametrize(
-    ("argv", "message"),
-    [
-        (["--mode=eval"], "vatt-eval"),
-        (["--params_override", "train.bogus=1"], "config.train has no key 'bogus'; valid keys"),
-        (["--model_arch", "vit_huge"], "unknown arch 'vit_huge'"),
-        (
-            ["--override_checkpoint", "RUN/ckpt-5.data-00000-of-00001"],
-            "pass the checkpoint prefix RUN/ckpt-5",
-        ),
-    ],
-)
-def test_bad_flags_exit_with_a_message(argv, message, tmp_path, capsys):
-    with pytest.raises(SystemExit) as exit_info:
-        cli.main(["pretrain", "--model_dir", str(tmp_path), *argv])
-    assert exit_info.value.code == 2
-    assert message in capsys.readouterr().err
+def _make_file(name):
+    pathlib.Path(name).write_text("not a directory")
+
+
+# A flag, what the working directory holds beforehand, and the text the error line must hold.
+BAD_INPUTS = {
+    "eval mode": (["--mode=eval"], None, "vatt-eval"),
+    "task disagrees": (["--task", "finetune"], None, "disagree"),
+    "unknown arch": (["--model_arch", "vit_huge"], None, "unknown arch 'vit_huge'"),
+    "unknown key": (
+        ["--params_override", "train.bogus=1"],
+        None,
+        "config.train has no key 'bogus'; valid keys",
+    ),
+    "wrong type": (
+        ["--params_override", "train.total_steps=many"],
+        None,
+        "train.total_steps expects a int like 500000, got 'many'",
+    ),
+    "not a pair": (["--params_override", "train.total_steps"], None, "not a 'dotted.key=value'"),
+    "invalid value": (
+        ["--params_override", "train.total_steps=0"],
+        None,
+        "train.total_steps = 0 is invalid",
+    ),
+    "missing config file": (["--config_file", "my config.yaml"], None, "does not exist"),
+    "config file is a folder": (["--config_file", "."], None, "is not a file"),
+    "missing checkpoint": (
+        ["--override_checkpoint", "old run/ckpt-5.index"],
+        None,
+        "no checkpoint at",
+    ),
+    "missing data dir": (
+        ["--params_override", "data.train.data_dir=no such data"],
+        None,
+        "No shards match",
+    ),
+    "empty data dir": (
+        ["--params_override", "data.train.data_dir=empty/"],
+        lambda: pathlib.Path("empty").mkdir(),
+        "No shards match",
+    ),
+    "unknown dataset": (
+        ["--params_override", "data.train.datasets=[nope]"],
+        None,
+        "Unknown dataset 'nope'",
+    ),
+    "model_dir is a file": (["--model_dir", "run.txt"], lambda: _make_file("run.txt"), "is a file"),
+}
+
+
+@pytest.mark.parametrize("case", BAD_INPUTS)
+def test_each_bad_input_is_one_line_exit_2_and_writes_nothing(case, in_tmp_dir, capsys):
+    argv, prepare, message = BAD_INPUTS[case]
+    if prepare:
+        prepare()
+    before = sorted(p.name for p in in_tmp_dir.iterdir())
+    model_dir = [] if "--model_dir" in argv else ["--model_dir", "run"]
+    status = cli.main(["pretrain", "--strategy_type", "one_device", *model_dir, *argv])
+    err = capsys.readouterr().err
+    lines = [line for line in err.splitlines() if line.startswith("vatt-train")]
+    assert status == 2, err
+    assert len(lines) == 1 and lines[0].startswith("vatt-train: error: "), err
+    assert message in lines[0]
+    assert "Traceback" not in err
+    assert sorted(p.name for p in in_tmp_dir.iterdir()) == before  # no run directory
+
+
+def test_verbose_shows_the_traceback(in_tmp_dir, capsys):
+    argv = ["pretrain", "--model_dir", "run", "--model_arch", "vit_huge", "--verbose"]
+    assert cli.main(argv) == 2
+    err = capsys.readouterr().err
+    assert "Traceback (most recent call last)" in err
+    assert err.strip().splitlines()[-1].startswith("vatt-train: error: unknown arch")
 
 
 def test_help_lists_every_flag(capsys):
@@ -112,34 +173,34 @@ def test_help_lists_every_flag(capsys):
         "--mode",
     ):
         assert flag in text
-    assert "not its .index or .data-* file" in " ".join(text.split())
+    assert "its .index or .data-* file names it too" in " ".join(text.split())
 
 
-def test_killed_run_resumes_from_its_last_checkpoint(finetune_overrides, tmp_path):
-    config_file = tmp_path / "tiny.yaml"
-    config_file.write_text(
+def test_killed_run_resumes_from_its_last_checkpoint(finetune_overrides, in_tmp_dir):
+    config_file = "tiny.yaml"
+    pathlib.Path(config_file).write_text(
         yaml.safe_dump({k: v for k, v in finetune_overrides.items() if k != "strategy"})
     )
-    run_dir = tmp_path / "run"
+    run_dir = in_tmp_dir / "run"
     command = [
         sys.executable,
         "-m",
         "vatt.train.cli",
         "finetune",
         "--model_dir",
-        str(run_dir),
+        "run",
         "--model_arch",
         "vit_base",
         "--strategy_type",
         "one_device",
         "--config_file",
-        str(config_file),
+        config_file,
         "--params_override",
         "train.total_steps=100000,train.iterations_per_loop=2,train.save_checkpoint_freq=2",
         "--peak_tflops",
         "1",
     ]
-    log = tmp_path / "log.txt"
+    log = in_tmp_dir / "log.txt"
     with open(log, "w") as out:
         process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT)
     try:
@@ -168,7 +229,62 @@ def test_killed_run_resumes_from_its_last_checkpoint(finetune_overrides, tmp_pat
             "strategy": {"type": "one_device"},
         },
     )
-    result = vatt.train.train(resumed, run_dir)
+    result = vatt.train.train(resumed, "run")
     assert result.restored_from == last_prefix
     assert [record["step"] for record in result.history] == [last_step + 2]
     assert vatt.train.list_checkpoints(run_dir)[-1][0] == last_step + 2
+
+
+def _hashes(folder):
+    return {
+        str(path.relative_to(folder)): hashlib.sha256(path.read_bytes()).hexdigest()
+        for path in sorted(folder.rglob("*"))
+        if path.is_file()
+    }
+
+
+def test_resuming_refuses_what_the_checkpoints_do_not_fit_and_records_safe_changes(
+    finetune_overrides, synthetic_dir, in_tmp_dir, monkeypatch, capsys
+):
+    tiny = {k: v for k, v in finetune_overrides.items() if k != "strategy"}
+    pathlib.Path("tiny.yaml").write_text(yaml.safe_dump(tiny))
+    flags = ["--model_arch", "vit_base", "--strategy_type", "one_device"]
+    first = ["--config_file", "tiny.yaml", "--params_override"]
+    data = f"data.train.data_dir={os.path.relpath(synthetic_dir)}/"
+    assert (
+        cli.main(
+            ["finetune", "--model_dir", "runs/ft/", *flags, *first, f"{data},train.total_steps=2"]
+        )
+        == 0
+    )
+    run = in_tmp_dir / "runs" / "ft"
+    recorded = yaml.safe_load((run / "config.yaml").read_text())
+    assert recorded["data"]["train"]["data_dir"] == str(synthetic_dir)
+    assert [step for step, _ in vatt.train.list_checkpoints("runs/ft")] == [2]
+    before = _hashes(run)
+    capsys.readouterr()
+
+    for change, key in [
+        ("model.backbone.d_model=64", "model.backbone.d_model: recorded 32, requested 64"),
+        ("optimizer.name=adam", "optimizer.name: recorded 'momentum', requested 'adam'"),
+    ]:
+        argv = [*first, f"{data},train.total_steps=4,{change}"]
+        assert cli.main(["finetune", "--model_dir", "runs/ft", *flags, *argv]) == 2
+        err = capsys.readouterr().err
+        (line,) = [line for line in err.splitlines() if line.startswith("vatt-train")]
+        assert key in line and "train into a new --model_dir" in line, line
+        assert _hashes(run) == before  # byte for byte
+    # The run still loads: its recorded config builds the model its checkpoint holds.
+    config = vatt.train.load_run_config("runs/ft")
+    vatt.train.restore_model_weights(vatt.train.build_model(config), "runs/ft")
+
+    # Safe changes, from another working directory, the run given with ~ and the data elsewhere.
+    monkeypatch.setenv("HOME", str(in_tmp_dir))
+    monkeypatch.chdir(in_tmp_dir / "runs")
+    data = f"data.train.data_dir={os.path.relpath(synthetic_dir)}"
+    argv = ["--config_file", "~/tiny.yaml", "--params_override", f"{data},train.total_steps=4"]
+    assert cli.main(["finetune", "--model_dir", "~/runs/ft", *flags, *argv]) == 0
+    assert [step for step, _ in vatt.train.list_checkpoints("ft")] == [2, 4]
+    recorded = yaml.safe_load((run / "config.yaml").read_text())
+    assert recorded["train"]["total_steps"] == 4
+    assert recorded["data"]["train"]["data_dir"] == str(synthetic_dir)

@@ -26,7 +26,17 @@ def _squared_error(outputs, batch):
     return {"error": error, "total": error}
 
 
-def _runner(strategy, x, y, *, clip_norms=(0.0, 0.0), stop=True, learning_rate=0.1):
+def _runner(
+    strategy,
+    x,
+    y,
+    *,
+    clip_norms=(0.0, 0.0),
+    stop=True,
+    learning_rate=0.1,
+    flags=None,
+    count_keys=(),
+):
     with strategy.scope():
         model = Toy()
         model({"x": x[:1]})
@@ -47,10 +57,11 @@ def _runner(strategy, x, y, *, clip_norms=(0.0, 0.0), stop=True, learning_rate=0
         step,
         skipped,
         stop_on_non_finite=stop,
+        count_keys=count_keys,
     )
     dataset = strategy.distribute_datasets_from_function(
         lambda context: (
-            tf.data.Dataset.from_tensor_slices({"x": x, "y": y})
+            tf.data.Dataset.from_tensor_slices({"x": x, "y": y, **(flags or {})})
             .batch(context.get_per_replica_batch_size(len(y)))
             .repeat()
         )
@@ -117,6 +128,23 @@ def test_skip_mode_counts_non_finite_steps_and_never_applies_them():
         np.testing.assert_array_equal(variable.numpy(), value)
 
 
+def test_per_example_flags_are_summed_over_replicas_and_every_batch_read(two_replicas):
+    # Skipped (non-finite) steps read their batch too: its clips count.
+    x, y = _data(poison=True)
+    runner, iterator = _runner(
+        two_replicas,
+        x,
+        y,
+        stop=False,
+        flags={"video_short": np.array([1.0, 0.0, 1.0, 1.0], np.float32)},
+        count_keys=("video_short", "audio_short"),
+    )
+    outcome = runner.run(iterator, 3)
+    assert int(runner.skipped_steps.numpy()) == 3
+    assert outcome.counts == {"video_short": 9.0, "audio_short": 0.0}  # absent: 0
+    assert runner.run(iterator, 1).counts == {"video_short": 3.0, "audio_short": 0.0}
+
+
 class ToyPretraining(keras.Model):
     """Video and audio embeddings, the video one through a synchronized BatchNorm (as FAC)."""
 
@@ -131,7 +159,7 @@ class ToyPretraining(keras.Model):
         return {"head": {"video": {"toaud": video}, "audio": {"tovid": self.audio(batch["audio"])}}}
 
 
-def _contrastive_losses(strategy, num_calls=3):
+def _contrastive_losses(strategy, num_calls=3, jit_compile=False):
     keras.utils.set_random_seed(0)
     rng = np.random.default_rng(0)
     data = {
@@ -161,6 +189,7 @@ def _contrastive_losses(strategy, num_calls=3):
         [ClipGroup(model.video.trainable_variables, 0.1)],
         step,
         skipped,
+        jit_compile=jit_compile,
     )
     dataset = strategy.distribute_datasets_from_function(
         lambda context: (
@@ -180,3 +209,16 @@ def test_two_replicas_match_one_with_gathered_negatives_synced_norm_and_global_c
     two = _contrastive_losses(two_replicas)
     assert one[-1] < one[0]
     np.testing.assert_allclose(two, one, rtol=1e-5)
+
+
+def test_xla_compiled_step_trains_as_the_plain_one():
+    strategy = tf.distribute.OneDeviceStrategy("/cpu:0")
+    plain = _contrastive_losses(strategy)
+    compiled = _contrastive_losses(strategy, jit_compile=True)
+    assert compiled[-1] < compiled[0]
+    np.testing.assert_allclose(compiled, plain, rtol=1e-4)
+
+
+def test_xla_compiled_step_refuses_several_replicas(two_replicas):
+    with pytest.raises(ValueError, match="jit_compile needs one replica, not 2"):
+        _contrastive_losses(two_replicas, jit_compile=True)

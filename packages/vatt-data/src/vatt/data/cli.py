@@ -8,6 +8,8 @@ import pathlib
 import sys
 from collections.abc import Sequence
 
+from vatt.data.quiet import import_tensorflow_quietly
+
 _DESCRIPTION = """\
 Tools for VATT's DMVR-format records (one tf.train.SequenceExample per clip).
 
@@ -18,9 +20,22 @@ Tools for VATT's DMVR-format records (one tf.train.SequenceExample per clip).
 
 
 def _positive_int(text: str) -> int:
-    value = int(text)
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be an integer >= 1, got {text!r}") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number > 0, got {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
     return value
 
 
@@ -103,8 +118,13 @@ def _build_parser() -> argparse.ArgumentParser:
         "validate",
         help="check records against what the loaders of a dataset expect",
         description="Check every record at PATH (a file, a directory of shards, or a table "
-        "such as DIR/train@8) against the keys the loaders of dataset NAME read. Names the first "
-        "bad record (file, index, key, what is wrong) and exits with status 1.",
+        "such as DIR/train@8) against the keys the loaders of dataset NAME read, and against "
+        "how much they read: every record with fewer frames or audio samples than the loader's "
+        "window (which it would loop or pad) is listed with its file, index and clip. Names the "
+        "first bad record (file, index, key, what is wrong); exits with status 1 on a bad or "
+        "short record. The window is the --loader config's (num_frames x video_stride frames, "
+        "audio_seconds x the dataset's sample rate x audio_stride samples), with the flags below "
+        "set as in your training config.",
     )
     validate.add_argument("path", metavar="PATH", help="record file, directory or table path")
     validate.add_argument("--dataset", required=True, metavar="NAME", help="registered dataset")
@@ -120,6 +140,23 @@ def _build_parser() -> argparse.ArgumentParser:
         help="compression of the record files (default: the dataset's compression_type)",
     )
     validate.add_argument("--no-progress", action="store_true", help="no progress bar")
+    loader = validate.add_argument_group("the loader whose windows records must hold")
+    loader.add_argument(
+        "--loader",
+        choices=("pretrain", "finetune", "eval"),
+        help="its config's defaults apply (default: pretrain for datasets with video, else eval)",
+    )
+    loader.add_argument("--num-frames", type=_positive_int, help="frames per clip (num_frames)")
+    loader.add_argument("--video-stride", type=_positive_int, help="frame stride (video_stride)")
+    loader.add_argument(
+        "--audio-seconds", type=_positive_float, help="audio per clip (default num_frames / 10)"
+    )
+    loader.add_argument("--audio-stride", type=_positive_int, help="sample stride (audio_stride)")
+    loader.add_argument(
+        "--allow-short",
+        action="store_true",
+        help="list short records without failing (the loader loops or pads them)",
+    )
     return parser
 
 
@@ -187,24 +224,47 @@ def _convert(args: argparse.Namespace) -> int:
 
 
 def _validate(args: argparse.Namespace) -> int:
+    from vatt.data import config as config_lib
     from vatt.data import registry, validate
 
     spec = registry.get_dataset_spec(args.dataset)
+    loader = args.loader or ("pretrain" if "video" in spec.modalities else "eval")
+    settings = {"audio_sample_rate": spec.sample_rate}
+    for name in ("num_frames", "video_stride", "audio_seconds", "audio_stride"):
+        if getattr(args, name) is not None:
+            settings[name] = getattr(args, name)
+    loader_config = config_lib.LOADER_CONFIGS[loader](**settings)
+    windows = config_lib.windows_read(loader_config, spec)
     files = validate.record_files(args.path)
     report = validate.validate_records(
         files,
         spec,
+        windows=windows,
         decode_frames=not args.headers_only,
         max_records_per_file=args.max_records,
         compression_type=args.compression or spec.compression_type or None,
         progress=not args.no_progress,
     )
-    if not report.ok:
+    reads = "; ".join(f"{window.modality} {window}" for window in windows) or "nothing"
+    for short in report.short:
+        print(f"short record for the {loader} loader: {short}", file=sys.stderr)
+    if report.short:
+        print(
+            f"{len({(s.path, s.index) for s in report.short})} of {report.num_records} records "
+            f"are shorter than the {loader} loader reads ({reads}); "
+            "it would loop or pad them (short_input_policy). Drop or re-cut those clips, or pass "
+            "your config's values (--loader, --num-frames, --video-stride, --audio-seconds, "
+            "--audio-stride)" + ("" if args.allow_short else "; --allow-short accepts them"),
+            file=sys.stderr,
+        )
+    if report.problem is not None:
         print(f"invalid record for dataset {spec.name!r}: {report.problem}", file=sys.stderr)
+        return 1
+    if report.short and not args.allow_short:
         return 1
     print(
         f"OK: {report.num_records} records in {len(files)} files match dataset {spec.name!r} "
-        f"({', '.join(spec.modalities)})"
+        f"({', '.join(spec.modalities)}); the {loader} loader reads {reads}"
     )
     return 0
 
@@ -215,6 +275,7 @@ _COMMANDS = {"synth": _synth, "convert": _convert, "validate": _validate}
 def main(argv: Sequence[str] | None = None) -> int:
     """Runs ``vatt-data``; returns the exit status (1 on a bad record or when nothing converted)."""
     args = _build_parser().parse_args(argv)
+    import_tensorflow_quietly()
     try:
         return _COMMANDS[args.command](args)
     except (FileExistsError, FileNotFoundError, KeyError, ValueError) as error:

@@ -9,8 +9,12 @@ pretraining) and ``Finetune``.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from vatt.data import features
+
+if TYPE_CHECKING:
+    from vatt.data.registry import DatasetSpec
 
 TOKENIZERS = ("word", "bert", "sentencepiece")
 SHORT_INPUT_POLICIES = ("loop", "pad", "error")
@@ -132,11 +136,92 @@ class FinetuneDataConfig:
     seed: int | None = None
 
 
+# The config of each loader, by the name ``vatt-data validate --loader`` takes.
+LOADER_CONFIGS = {
+    "pretrain": PretrainDataConfig,
+    "finetune": FinetuneDataConfig,
+    "eval": EvalDataConfig,
+}
+
+
 def audio_num_samples(num_frames: int, seconds: float | None, sample_rate: int) -> int:
     """Samples per audio window: ``seconds`` of audio, or num_frames / 10 s as the original."""
     if seconds is None:
         seconds = num_frames / features.REFERENCE_FPS
     return int(round(seconds * sample_rate))
+
+
+@dataclass(frozen=True)
+class Window:
+    """What a loader reads of one modality of a record: ``num_steps`` frames or samples,
+    ``stride`` apart. A record shorter than :attr:`span` is looped or padded
+    (``short_input_policy``)."""
+
+    modality: str  # "video" (frames) or "audio" (waveform samples)
+    num_steps: int
+    stride: int
+    rate: float  # frames or samples per second of the record
+
+    @property
+    def span(self) -> int:
+        """Frames or samples of the record one window covers: ``(num_steps - 1) * stride + 1``."""
+        return (self.num_steps - 1) * self.stride + 1
+
+    @property
+    def unit(self) -> str:
+        """``"frames"`` or ``"samples"``."""
+        return "frames" if self.modality == "video" else "samples"
+
+    def __str__(self) -> str:
+        hertz = "fps" if self.modality == "video" else "Hz"
+        steps = f"{self.num_steps} {self.unit}"
+        if self.stride > 1:
+            steps += f" at stride {self.stride}, i.e. {self.span} {self.unit}"
+        return f"{steps} ({self.span / self.rate:g} s at {self.rate:g} {hertz})"
+
+
+def video_window(
+    config: PretrainDataConfig | EvalDataConfig | FinetuneDataConfig, spec: DatasetSpec
+) -> Window:
+    """The frames the loader of ``config`` reads from a record of ``spec``. Pretraining multiplies
+    ``video_stride`` by ``int(fps // 10)`` (stride 2 on 25 fps sources), as the original; the
+    other loaders do not."""
+    stride = config.video_stride
+    if isinstance(config, PretrainDataConfig):
+        stride *= max(1, int(spec.fps // features.REFERENCE_FPS))
+    return Window("video", config.num_frames, stride, spec.fps)
+
+
+def audio_window(config: PretrainDataConfig | EvalDataConfig | FinetuneDataConfig) -> Window:
+    """The waveform samples the loader of ``config`` reads (see :func:`audio_num_samples`)."""
+    num_samples = audio_num_samples(
+        config.num_frames, config.audio_seconds, config.audio_sample_rate
+    )
+    return Window("audio", num_samples, config.audio_stride, config.audio_sample_rate)
+
+
+def windows_read(
+    config: PretrainDataConfig | EvalDataConfig | FinetuneDataConfig, spec: DatasetSpec
+) -> tuple[Window, ...]:
+    """Every window the loaders of ``config`` read from a record of ``spec``: pretraining reads
+    video and audio; fine-tuning the spec's ``classification_modality``; evaluation that modality
+    (linear probes, datasets with labels) and video and audio (retrieval, datasets with captions).
+    """
+    if isinstance(config, PretrainDataConfig):
+        read = {"video", "audio"}
+    else:
+        read = set()
+        if isinstance(config, FinetuneDataConfig) or "label" in spec.modalities:
+            read.add(spec.classification_modality)
+        if isinstance(config, EvalDataConfig) and "text" in spec.modalities:
+            read |= {"video", "audio"}
+    read &= set(spec.modalities)
+    windows = []
+    if "video" in read:
+        windows.append(video_window(config, spec))
+    if "audio" in read:
+        windows.append(audio_window(config))
+    return tuple(windows)
 
 
 def validate(config: PretrainDataConfig | EvalDataConfig | FinetuneDataConfig) -> None:

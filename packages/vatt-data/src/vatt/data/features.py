@@ -49,6 +49,11 @@ VIDEO_AUGMENT = VIDEO + AUGMENT_SUFFIX
 # ``video`` + this: where each clip's decoded window lies in its canvas (``resize_on_accelerator``).
 WINDOW_SUFFIX = "_window"
 VIDEO_WINDOW = VIDEO + WINDOW_SUFFIX
+# ``video``/``audio`` + this: float32 1.0 for a clip whose window reached past the end of the
+# record, so the loader looped or padded it (``short_input_policy``); summed to report them.
+SHORT_SUFFIX = "_short"
+VIDEO_SHORT = VIDEO + SHORT_SUFFIX
+AUDIO_SHORT = AUDIO + SHORT_SUFFIX
 KEY = "key"
 
 # Storage conventions that no record carries: readers must know them (dmvr-design.md §3).

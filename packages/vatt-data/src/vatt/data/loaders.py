@@ -36,7 +36,8 @@ def pretrain_dataset(
 
     Keys: ``video`` ``[B, T, S, S, 3]``, ``audio`` ``[B, samples]`` (or ``audio_spectrogram``
     ``[B, frames, 80, 1]``), ``text`` int32 ``[B, max_context_sentences + 1, max_num_words]``,
-    ``text_mask`` and ``audio_mask`` ``[B]``. Datasets without captions (AudioSet) give all-pad text
+    ``text_mask`` and ``audio_mask`` ``[B]``, ``video_short`` and ``audio_short`` ``[B]`` (1.0 for
+    a clip looped or padded to fill its window, see :mod:`vatt.data.short_clips`). Datasets without captions (AudioSet) give all-pad text
     and ``text_mask`` 0; a HowTo100M clip whose captions are all empty also gets ``text_mask`` 0.
     With ``config.video_dtype == "uint8"``, ``video`` is uint8 and ``video_augment`` ``[B, 7]``
     holds each clip's flip and colour draws: :func:`finish_batch` turns them into the float video
@@ -62,9 +63,7 @@ def pretrain_dataset(
                 f"{spec.modalities}."
             )
     num_captions = config.max_context_sentences + 1
-    num_samples = config_lib.audio_num_samples(
-        config.num_frames, config.audio_seconds, config.audio_sample_rate
-    )
+    audio_window = config_lib.audio_window(config)
     canvas = _video_canvas(config, specs) if config.resize_on_accelerator else None
     tokenizer = None
     if any("text" in spec.modalities for spec in specs):
@@ -77,11 +76,12 @@ def pretrain_dataset(
         factory.tune(
             shuffle_buffer=config.shuffle_buffer, seed=config.seed, cycle_length=_CYCLE_LENGTH
         )
+        video_window = config_lib.video_window(config, spec)
         modalities.add_image(
             factory,
             is_training=True,
-            num_frames=config.num_frames,
-            stride=config.video_stride * max(1, int(spec.fps // F.REFERENCE_FPS)),
+            num_frames=video_window.num_steps,
+            stride=video_window.stride,
             min_resize=config.min_resize,
             crop_size=config.frame_size,
             crop_style=config.crop_resize_style,
@@ -97,8 +97,8 @@ def pretrain_dataset(
             modalities.add_audio(
                 factory,
                 is_training=True,
-                num_samples=num_samples,
-                stride=config.audio_stride,
+                num_samples=audio_window.num_steps,
+                stride=audio_window.stride,
                 noise_gamma=config.audio_noise,
                 short_input_policy=config.short_input_policy,
                 seed=config.seed,
@@ -115,7 +115,7 @@ def pretrain_dataset(
                 seed=config.seed,
             )
         factory.preprocessor_builder.add_fn(
-            _fill_missing_modalities(spec, config, num_captions, num_samples),
+            _fill_missing_modalities(spec, config, num_captions, audio_window.num_steps),
             fn_name="pretrain_masks",
         )
         datasets.append(
@@ -220,6 +220,7 @@ def _fill_missing_modalities(
             features[F.TEXT_MASK] = tf.constant(0.0)
         features[F.AUDIO_MASK] = tf.constant(1.0 if has_audio else 0.0)
         if not has_audio:
+            features[F.AUDIO_SHORT] = tf.constant(0.0)
             waveform = tf.zeros([num_samples])
             if config.audio_spectrogram:
                 features[F.AUDIO_SPECTROGRAM] = log_mel_spectrogram(
@@ -237,7 +238,7 @@ def retrieval_dataset(config: EvalDataConfig, *, batch_size: int) -> tf.data.Dat
 
     ``video`` ``[B·V, T, S, S, 3]`` and ``audio`` ``[B·V, samples]`` with ``V = num_windows_test``
     linspaced windows (central crops), ``text`` ``[B, max_context_sentences + 1, max_num_words]``
-    (the first captions), ``num_views`` = V.
+    (the first captions), ``num_views`` = V, ``video_short`` and ``audio_short`` ``[B]``.
     """
     config_lib.validate(config)
     if config.multi_crop:
@@ -255,7 +256,7 @@ def retrieval_dataset(config: EvalDataConfig, *, batch_size: int) -> tf.data.Dat
     factory = DatasetFactory(spec.shards("test", config.data_dir), spec.compression_type)
     views = config.num_windows_test
     if "video" in spec.modalities:
-        _add_eval_video(factory, config, num_crops=1)
+        _add_eval_video(factory, config, spec, num_crops=1)
     if "audio" in spec.modalities:
         _add_eval_audio(factory, config)
     modalities.add_text(
@@ -280,7 +281,7 @@ def classification_dataset(
     input_context: tf.distribute.InputContext | None = None,
 ) -> tf.data.Dataset:
     """Video or audio clips (the dataset spec's ``classification_modality``) with ``label``
-    float32 ``[B, num_classes]``.
+    float32 ``[B, num_classes]`` and ``video_short`` (or ``audio_short``) ``[B]``.
 
     With a ``FinetuneDataConfig``: ``training`` gives infinite shuffled batches (Inception or VGG
     crop, flip, colour augmentation, audio noise, label smoothing, optional mixup of inputs and
@@ -310,16 +311,17 @@ def classification_dataset(
 
     if not training:
         if modality == "video":
-            _add_eval_video(factory, config, num_crops=num_crops)
+            _add_eval_video(factory, config, spec, num_crops=num_crops)
         else:
             _add_eval_audio(factory, config)
         _add_num_views(factory, views)
     elif modality == "video":
+        video_window = config_lib.video_window(config, spec)
         modalities.add_image(
             factory,
             is_training=finetune or random_passes,
-            num_frames=config.num_frames,
-            stride=config.video_stride,
+            num_frames=video_window.num_steps,
+            stride=video_window.stride,
             min_resize=config.min_resize,
             crop_size=config.frame_size,
             crop_style=config.crop_resize_style if finetune else modalities.INCEPTION,
@@ -330,14 +332,12 @@ def classification_dataset(
             seed=config.seed if finetune else None,
         )
     else:
-        num_samples = config_lib.audio_num_samples(
-            config.num_frames, config.audio_seconds, config.audio_sample_rate
-        )
+        audio_window = config_lib.audio_window(config)
         modalities.add_audio(
             factory,
             is_training=finetune or random_passes,
-            num_samples=num_samples,
-            stride=config.audio_stride,
+            num_samples=audio_window.num_steps,
+            stride=audio_window.stride,
             noise_gamma=config.audio_noise if finetune else 0.0,
             short_input_policy=config.short_input_policy,
             seed=config.seed if finetune else None,
@@ -381,12 +381,13 @@ def classification_dataset(
     )
 
 
-def _add_eval_video(factory: DatasetFactory, config, *, num_crops: int) -> None:
+def _add_eval_video(factory: DatasetFactory, config, spec: DatasetSpec, *, num_crops: int) -> None:
+    window = config_lib.video_window(config, spec)
     modalities.add_image(
         factory,
         is_training=False,
-        num_frames=config.num_frames,
-        stride=config.video_stride,
+        num_frames=window.num_steps,
+        stride=window.stride,
         num_test_clips=config.num_windows_test,
         num_test_crops=num_crops,
         min_resize=config.min_resize,
@@ -397,13 +398,12 @@ def _add_eval_video(factory: DatasetFactory, config, *, num_crops: int) -> None:
 
 
 def _add_eval_audio(factory: DatasetFactory, config) -> None:
+    window = config_lib.audio_window(config)
     modalities.add_audio(
         factory,
         is_training=False,
-        num_samples=config_lib.audio_num_samples(
-            config.num_frames, config.audio_seconds, config.audio_sample_rate
-        ),
-        stride=config.audio_stride,
+        num_samples=window.num_steps,
+        stride=window.stride,
         num_test_clips=config.num_windows_test,
         short_input_policy=config.short_input_policy,
     )

@@ -9,7 +9,9 @@ draws instead), ``video_normalize`` (evaluation), ``video_reshape``; ``audio_fir
 ``audio_gaussian_noise``, ``audio_reshape``; ``audio_spectrogram``, ``audio_spectrogram_reshape``;
 ``text_sparse_to_dense``, ``text_sample_captions``, ``text_tokenization``; ``label_sparse_to_dense``,
 ``label_one_hot``. Window sampling is stateful in the sampler, so video and audio windows start at
-the same relative time when both are sampled at random (``sync_random_state``).
+the same relative time when both are sampled at random (``sync_random_state``). The sample step
+also writes ``<output>_short`` (``features.SHORT_SUFFIX``), float32 1.0 when the clip's window
+reached past the end of the record and was looped or padded (``short_input_policy``), else 0.0.
 """
 
 from __future__ import annotations
@@ -39,18 +41,21 @@ def _sample_step(
 ):
     def sample(features, state=None):
         sequence, record = features[name], features.get(F.KEY)
-        kwargs = dict(policy=policy, zero_pad=zero_pad, name=name, record=record)
+        kwargs = dict(
+            policy=policy, zero_pad=zero_pad, name=name, record=record, return_overrun=True
+        )
         if is_training:
-            window = sampling.sample_sequence(
+            window, overrun = sampling.sample_sequence(
                 sequence, num_steps, True, stride, seed=seed, state=state, **kwargs
             )
         elif num_test_clips > 1:
-            window = sampling.sample_linspace_sequence(
+            window, overrun = sampling.sample_linspace_sequence(
                 sequence, num_test_clips, num_steps, stride, **kwargs
             )
         else:
-            window = sampling.sample_sequence(sequence, num_steps, False, stride, **kwargs)
-        return {**features, name: window}
+            window, overrun = sampling.sample_sequence(sequence, num_steps, False, stride, **kwargs)
+        short = tf.cast(overrun, tf.float32)
+        return {**features, name: window, f"{name}{F.SHORT_SUFFIX}": short}
 
     if is_training:
         suffix = "random_sample"

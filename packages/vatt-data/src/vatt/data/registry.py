@@ -152,6 +152,9 @@ def _load_entry_points() -> None:
     if _entry_points_loaded:
         return
     _entry_points_loaded = True
+    # The synthetic dataset registers itself when its module loads (it imports this one).
+    from vatt.data import synthetic  # noqa: F401
+
     for entry_point in metadata.entry_points(group=ENTRY_POINT_GROUP):
         loaded = entry_point.load()
         specs = loaded() if callable(loaded) and not isinstance(loaded, DatasetSpec) else loaded

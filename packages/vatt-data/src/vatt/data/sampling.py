@@ -3,7 +3,8 @@
 A window of ``num_steps`` elements at ``stride`` starting at ``offset`` reads indices
 ``offset + k * stride``. When the sequence is shorter than that, ``short_input_policy`` decides:
 ``"loop"`` wraps around (DMVR's behaviour), ``"pad"`` repeats the last element (or writes zeros, with
-``zero_pad=True``, for audio), ``"error"`` raises naming the record.
+``zero_pad=True``, for audio), ``"error"`` raises naming the record. With ``return_overrun=True`` the samplers also say whether
+the window reached past the end (bool scalar), i.e. was looped or padded.
 """
 
 from __future__ import annotations
@@ -28,14 +29,16 @@ def _gather_window(
     zero_pad: bool,
     name: str,
     record: tf.Tensor | None,
-) -> tf.Tensor:
+) -> tuple[tf.Tensor, tf.Tensor]:
+    """The window and whether it reached past the end of ``sequence``."""
     length = tf.shape(sequence, out_type=tf.int32)[0]
+    needed = (num_steps - 1) * stride + 1
+    inside = offset + needed <= length
     checks = [_check(length > 0, f"{name}: the sequence is empty", record)]
     if policy == "error":
-        needed = (num_steps - 1) * stride + 1
         checks.append(
             _check(
-                length - offset >= needed,
+                inside,
                 f"{name}: fewer elements than a window of {needed}; "
                 "choose short_input_policy 'loop' or 'pad' to accept short clips",
                 record,
@@ -45,7 +48,6 @@ def _gather_window(
         indices = offset + tf.range(num_steps, dtype=tf.int32) * stride
     if stride == 1:
         # A contiguous window inside the sequence is a slice: no index tensor, no gather.
-        inside = offset + num_steps <= length
         window = tf.cond(
             inside,
             lambda: sequence[offset : offset + num_steps],
@@ -53,7 +55,8 @@ def _gather_window(
         )
     else:
         window = _pad_or_loop(sequence, indices, length, policy, zero_pad)
-    return tf.ensure_shape(window, [num_steps] + sequence.shape[1:].as_list())
+    window = tf.ensure_shape(window, [num_steps] + sequence.shape[1:].as_list())
+    return window, tf.logical_not(inside)
 
 
 def _pad_or_loop(
@@ -86,8 +89,10 @@ def sample_sequence(
     zero_pad: bool = False,
     name: str = "sequence",
     record: tf.Tensor | None = None,
-) -> tf.Tensor:
-    """A window of ``num_steps`` at ``stride``: random (offset synced through ``state``) or middle.
+    return_overrun: bool = False,
+) -> tf.Tensor | tuple[tf.Tensor, tf.Tensor]:
+    """A window of ``num_steps`` at ``stride``: random (offset synced through ``state``) or middle
+    (and, with ``return_overrun``, whether it reached past the end: looped or padded).
 
     Random offsets are uniform in ``[0, max(len - (num_steps - 1) * stride, 1))``. When ``state``
     already holds an offset proportion from another modality, this one starts at
@@ -110,7 +115,10 @@ def sample_sequence(
                 )
     else:
         offset = tf.maximum(0, (length - num_steps * stride) // 2)
-    return _gather_window(sequence, offset, num_steps, stride, policy, zero_pad, name, record)
+    window, overrun = _gather_window(
+        sequence, offset, num_steps, stride, policy, zero_pad, name, record
+    )
+    return (window, overrun) if return_overrun else window
 
 
 def sample_linspace_sequence(
@@ -123,17 +131,23 @@ def sample_linspace_sequence(
     zero_pad: bool = False,
     name: str = "sequence",
     record: tf.Tensor | None = None,
-) -> tf.Tensor:
+    return_overrun: bool = False,
+) -> tf.Tensor | tuple[tf.Tensor, tf.Tensor]:
     """``num_windows`` windows at offsets ``linspace(0, max(0, len - num_steps * stride))``,
-    concatenated along axis 0: ``[num_windows * num_steps, ...]``."""
+    concatenated along axis 0: ``[num_windows * num_steps, ...]`` (and, with ``return_overrun``,
+    whether any of them reached past the end)."""
     length = tf.shape(sequence, out_type=tf.int32)[0]
     last = tf.cast(tf.maximum(0, length - num_steps * stride), tf.float32)
     offsets = tf.cast(tf.linspace(0.0, last, num_windows), tf.int32)
-    windows = [
-        _gather_window(sequence, offsets[i], num_steps, stride, policy, zero_pad, name, record)
-        for i in range(num_windows)
-    ]
-    return tf.concat(windows, axis=0)
+    windows, overruns = zip(
+        *(
+            _gather_window(sequence, offsets[i], num_steps, stride, policy, zero_pad, name, record)
+            for i in range(num_windows)
+        ),
+        strict=True,
+    )
+    window = tf.concat(windows, axis=0)
+    return (window, tf.reduce_any(tf.stack(overruns))) if return_overrun else window
 
 
 def sample_or_pad_non_sorted_sequence(

@@ -3,7 +3,9 @@
 The loaders read the keys of :mod:`vatt.data.features` for every modality of the dataset's
 :class:`~vatt.data.registry.DatasetSpec`. A record that breaks that format fails deep inside tf.data with
 errors such as ``Number of values != expected. values size: 23 but output shape: []``; this module says
-instead which file, which record, which key and what to change.
+instead which file, which record, which key and what to change. Given the windows a loader reads
+(:func:`vatt.data.config.windows_read`), it also lists every record with fewer frames or audio
+samples than a window, which that loader would loop or pad.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from google.protobuf.message import DecodeError
 from tqdm import tqdm
 
 from vatt.data import features
+from vatt.data.config import Window
 from vatt.data.registry import DatasetSpec, resolve_table
 
 _WRITER_HINT = "write records with vatt.data.records.encode_clip or `vatt-data convert`"
@@ -48,17 +51,46 @@ class RecordProblem:
 
 
 @dataclasses.dataclass(frozen=True)
+class ShortRecord:
+    """A record holding fewer frames or audio samples than a loader's window reads.
+
+    Attributes:
+      path: the record file.
+      index: the record's position in the file, from 0.
+      clip: the record's ``video/filename`` (its source clip), or None.
+      window: what the loader reads (:class:`vatt.data.config.Window`).
+      length: the frames or samples the record holds.
+    """
+
+    path: str
+    index: int
+    clip: str | None
+    window: Window
+    length: int
+
+    def __str__(self) -> str:
+        clip = f" ({self.clip})" if self.clip else ""
+        window = self.window
+        return (
+            f"{self.path}, record {self.index}{clip}: {window.modality} holds {self.length} "
+            f"{window.unit} ({self.length / window.rate:g} s); the loader reads {window}"
+        )
+
+
+@dataclasses.dataclass(frozen=True)
 class ValidationReport:
-    """The outcome of :func:`validate_records`: records checked, and the first problem if any."""
+    """The outcome of :func:`validate_records`: records checked, the first problem if any, and
+    every record shorter than a window."""
 
     files: tuple[str, ...]
     num_records: int
     problem: RecordProblem | None
+    short: tuple[ShortRecord, ...] = ()
 
     @property
     def ok(self) -> bool:
-        """True when every checked record matches the dataset."""
-        return self.problem is None
+        """True when every checked record matches the dataset and holds every window."""
+        return self.problem is None and not self.short
 
 
 class _Invalid(Exception):
@@ -216,31 +248,52 @@ def check_record(serialized: bytes, spec: DatasetSpec, *, decode_frames: bool = 
       decode_frames: decode every JPEG (slower, catches corrupt frames); otherwise only read
         their headers.
     """
-    problem = _first_problem(serialized, spec, decode_frames)
-    if problem is not None:
-        key, message = problem
-        raise ValueError(f"key {key!r}: {message}" if key else message)
-
-
-def _first_problem(
-    serialized: bytes, spec: DatasetSpec, decode_frames: bool
-) -> tuple[str | None, str] | None:
     try:
-        example = tf.train.SequenceExample.FromString(serialized)
-    except DecodeError as error:
-        return None, f"not a tf.train.SequenceExample ({error}); {_WRITER_HINT}"
-    try:
-        if "video" in spec.modalities:
-            _check_frames(example, decode_frames)
-        if "audio" in spec.modalities:
-            _check_waveform(example)
-        if "text" in spec.modalities:
-            _check_captions(example)
-        if "label" in spec.modalities:
-            _check_labels(example, spec)
+        _check_example(_parse(serialized), spec, decode_frames)
     except _Invalid as invalid:
-        return invalid.key, invalid.message
-    return None
+        key, message = invalid.key, invalid.message
+        raise ValueError(f"key {key!r}: {message}" if key else message) from None
+
+
+def _parse(serialized: bytes) -> tf.train.SequenceExample:
+    try:
+        return tf.train.SequenceExample.FromString(serialized)
+    except DecodeError as error:
+        raise _Invalid(None, f"not a tf.train.SequenceExample ({error}); {_WRITER_HINT}") from None
+
+
+def _check_example(example: tf.train.SequenceExample, spec: DatasetSpec, decode: bool) -> None:
+    if "video" in spec.modalities:
+        _check_frames(example, decode)
+    if "audio" in spec.modalities:
+        _check_waveform(example)
+    if "text" in spec.modalities:
+        _check_captions(example)
+    if "label" in spec.modalities:
+        _check_labels(example, spec)
+
+
+def _length(example: tf.train.SequenceExample, modality: str) -> int | None:
+    """Frames (video) or waveform samples (audio) of a record; None when it stores none."""
+    lists = example.feature_lists.feature_list
+    key = features.IMAGE_KEY if modality == "video" else features.WAVEFORM_KEY
+    if key not in lists or not lists[key].feature:
+        return None
+    if modality == "video":
+        return len(lists[key].feature)
+    return len(lists[key].feature[0].float_list.value)
+
+
+def _short_windows(
+    example: tf.train.SequenceExample, windows: Sequence[Window], path: str, index: int
+) -> list[ShortRecord]:
+    lengths = [(window, _length(example, window.modality)) for window in windows]
+    short = [(w, length) for w, length in lengths if length is not None and length < w.span]
+    if not short:
+        return []
+    name = example.context.feature[features.FILENAME_KEY].bytes_list.value
+    clip = name[0].decode("utf-8", "replace") if name else None
+    return [ShortRecord(path, index, clip, window, length) for window, length in short]
 
 
 def record_files(path: str | os.PathLike) -> list[str]:
@@ -262,22 +315,26 @@ def validate_records(
     files: Sequence[str],
     spec: DatasetSpec,
     *,
+    windows: Sequence[Window] = (),
     decode_frames: bool = True,
     max_records_per_file: int | None = None,
     compression_type: str | None = None,
     progress: bool = False,
 ) -> ValidationReport:
-    """Checks records in order and stops at the first one that does not fit ``spec``.
+    """Checks records in order and stops at the first one that does not fit ``spec``; lists every
+    record (up to there) that is shorter than one of ``windows``.
 
     Args:
       files: record files (see :func:`record_files`).
       spec: the dataset the records are meant for.
+      windows: what a loader reads of each record (:func:`vatt.data.config.windows_read`, the
+        same values the loaders sample with); empty: lengths are not checked.
       decode_frames: decode every JPEG rather than reading headers only.
       max_records_per_file: check only the first N records of each file; None checks all.
       compression_type: ``"GZIP"`` or ``"ZLIB"`` for compressed files.
       progress: show a tqdm progress bar (records checked, current file).
     """
-    checked = 0
+    checked, short = 0, []
     with tqdm(unit="record", disable=not progress) as bar:
         for path in files:
             bar.set_postfix_str(os.path.basename(path), refresh=False)
@@ -286,11 +343,13 @@ def validate_records(
                 for serialized in _iterate(path, compression_type):
                     if max_records_per_file is not None and read >= max_records_per_file:
                         break
-                    problem = _first_problem(serialized, spec, decode_frames)
-                    if problem is not None:
-                        return ValidationReport(
-                            tuple(files), checked, RecordProblem(path, read, *problem)
-                        )
+                    try:
+                        example = _parse(serialized)
+                        _check_example(example, spec, decode_frames)
+                    except _Invalid as invalid:
+                        problem = RecordProblem(path, read, invalid.key, invalid.message)
+                        return ValidationReport(tuple(files), checked, problem, tuple(short))
+                    short += _short_windows(example, windows, path, read)
                     read += 1
                     checked += 1
                     bar.update()
@@ -300,5 +359,5 @@ def validate_records(
                     "if it is compressed pass compression_type='GZIP'"
                 )
                 problem = RecordProblem(path, read, None, reason)
-                return ValidationReport(tuple(files), checked, problem)
-    return ValidationReport(tuple(files), checked, None)
+                return ValidationReport(tuple(files), checked, problem, tuple(short))
+    return ValidationReport(tuple(files), checked, None, tuple(short))

@@ -11,78 +11,63 @@ Public API (see the package README)::
     write_results(run_dir, step, metrics) / read_results(run_dir, step)
 """
 
-from vatt.eval.evaluator import (
-    EvalSettings,
-    RunEvaluator,
-    evaluate_checkpoint,
-    is_official_checkpoint,
-)
-from vatt.eval.finetune_eval import classification_results, evaluate_finetuning, multiview_results
-from vatt.eval.inference import collect, make_predict
-from vatt.eval.metrics import (
-    audioset_metrics,
-    classification_metrics,
-    d_prime,
-    retrieval_chance_levels,
-    retrieval_metrics,
-    similarity_average_cosines,
-    similarity_average_embeddings,
-    top_k_accuracy,
-)
-from vatt.eval.pretrain_eval import (
-    ProbeSettings,
-    evaluate_pretraining,
-    probe_results,
-    retrieval_results,
-)
-from vatt.eval.probes import (
-    DEFAULT_SVM_C_GRID,
-    KerasProbeConfig,
-    build_keras_probe,
-    keras_linear_probe,
-    select_svm_c,
-    svm_linear_probe,
-)
-from vatt.eval.results import read_results, results_path, write_results
-from vatt.eval.version import __version__
-from vatt.eval.views import average_views, split_views
-from vatt.eval.watch import available_checkpoints, checkpoint_step, watch_run
+import importlib
+import importlib.util
 
-__all__ = [
-    "DEFAULT_SVM_C_GRID",
-    "EvalSettings",
-    "KerasProbeConfig",
-    "ProbeSettings",
-    "RunEvaluator",
-    "__version__",
-    "audioset_metrics",
-    "available_checkpoints",
-    "average_views",
-    "build_keras_probe",
-    "checkpoint_step",
-    "classification_metrics",
-    "classification_results",
-    "collect",
-    "d_prime",
-    "evaluate_checkpoint",
-    "evaluate_finetuning",
-    "evaluate_pretraining",
-    "is_official_checkpoint",
-    "keras_linear_probe",
-    "make_predict",
-    "multiview_results",
-    "probe_results",
-    "read_results",
-    "results_path",
-    "retrieval_chance_levels",
-    "retrieval_metrics",
-    "retrieval_results",
-    "select_svm_c",
-    "similarity_average_cosines",
-    "similarity_average_embeddings",
-    "split_views",
-    "svm_linear_probe",
-    "top_k_accuracy",
-    "watch_run",
-    "write_results",
-]
+from vatt.eval.version import __version__ as __version__
+
+# Public name -> the module defining it. Modules load on first use (PEP 562): ``vatt-eval
+# --help`` answers without importing TensorFlow.
+_EXPORTS = {
+    "DEFAULT_SVM_C_GRID": ".probes",
+    "EvalSettings": ".evaluator",
+    "KerasProbeConfig": ".probes",
+    "ProbeSettings": ".pretrain_eval",
+    "RunEvaluator": ".evaluator",
+    "audioset_metrics": ".metrics",
+    "average_views": ".views",
+    "build_keras_probe": ".probes",
+    "checkpoint_step": "vatt.train.checkpoints",
+    "classification_metrics": ".metrics",
+    "classification_results": ".finetune_eval",
+    "collect": ".inference",
+    "d_prime": ".metrics",
+    "evaluate_checkpoint": ".evaluator",
+    "evaluate_finetuning": ".finetune_eval",
+    "evaluate_pretraining": ".pretrain_eval",
+    "is_official_checkpoint": ".evaluator",
+    "keras_linear_probe": ".probes",
+    "make_predict": ".inference",
+    "multiview_results": ".finetune_eval",
+    "probe_results": ".pretrain_eval",
+    "read_results": ".results",
+    "results_path": ".results",
+    "retrieval_chance_levels": ".metrics",
+    "retrieval_metrics": ".metrics",
+    "retrieval_results": ".pretrain_eval",
+    "select_svm_c": ".probes",
+    "similarity_average_cosines": ".metrics",
+    "similarity_average_embeddings": ".metrics",
+    "split_views": ".views",
+    "svm_linear_probe": ".probes",
+    "top_k_accuracy": ".metrics",
+    "watch_run": ".watch",
+    "write_results": ".results",
+}
+__all__ = sorted([*_EXPORTS, "__version__"])
+
+
+def __getattr__(name: str):
+    """A public name or a submodule (``vatt.eval.metrics``), imported on first use."""
+    if name in _EXPORTS:
+        value = getattr(importlib.import_module(_EXPORTS[name], __name__), name)
+    elif not name.startswith("__") and importlib.util.find_spec(f"{__name__}.{name}"):
+        value = importlib.import_module(f"{__name__}.{name}")
+    else:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

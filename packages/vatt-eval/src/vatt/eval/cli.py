@@ -1,4 +1,7 @@
-"""The ``vatt-eval`` command: ``vatt-eval run RUN`` and ``vatt-eval watch RUN``."""
+"""The ``vatt-eval`` command: ``vatt-eval run RUN`` and ``vatt-eval watch RUN``.
+
+TensorFlow is imported after the arguments are parsed, so that ``--help`` answers at once.
+"""
 
 from __future__ import annotations
 
@@ -7,14 +10,17 @@ import dataclasses
 import json
 import logging
 import sys
+import traceback
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
-from vatt.eval.evaluator import EvalSettings, RunEvaluator
-from vatt.eval.pretrain_eval import ProbeSettings
-from vatt.eval.probes import KerasProbeConfig
+from vatt.data.quiet import import_tensorflow_quietly
 
-# Problems in what the user passed (paths, config, dataset names): reported without a traceback.
-USER_ERRORS = (FileNotFoundError, KeyError, ValueError)
+if TYPE_CHECKING:
+    from vatt.eval.evaluator import EvalSettings
+
+# Problems in what the user passed (paths, config, dataset names): one line, exit status 2.
+USER_ERRORS = (FileNotFoundError, NotADirectoryError, KeyError, ValueError)
 
 
 def _add_common(parser: argparse.ArgumentParser) -> None:
@@ -34,6 +40,9 @@ def _add_common(parser: argparse.ArgumentParser) -> None:
         help="epochs of the Keras linear probe (default: 1000, the original protocol)",
     )
     parser.add_argument("--no_progress", action="store_true", help="hide progress bars")
+    parser.add_argument(
+        "--verbose", action="store_true", help="show the traceback of an error, not only its line"
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -62,8 +71,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--checkpoint",
         metavar="CKPT",
-        help="checkpoint prefix, e.g. RUN/ckpt-1000, or an official VATT checkpoint "
-        "(pretrained or fine-tuned) for the run's model_arch",
+        help="checkpoint prefix, e.g. RUN/ckpt-1000 (its .index file names it too), or an "
+        "official VATT checkpoint (pretrained or fine-tuned) for the run's model_arch",
     )
     watch = commands.add_parser(
         "watch",
@@ -85,6 +94,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _settings(args: argparse.Namespace) -> EvalSettings:
+    from vatt.eval.evaluator import EvalSettings
+    from vatt.eval.pretrain_eval import ProbeSettings
+    from vatt.eval.probes import KerasProbeConfig
+
     if args.batch_size < 1:
         raise ValueError(f"--batch_size must be at least 1, got {args.batch_size}")
     keras_probe = KerasProbeConfig()
@@ -104,6 +117,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``vatt-eval``; returns the exit status."""
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s vatt-eval: %(message)s")
+    import_tensorflow_quietly()
+    from vatt.eval.evaluator import RunEvaluator
+
     try:
         evaluator = RunEvaluator(args.run_dir, _settings(args))
         if args.command == "run":
@@ -112,8 +128,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             evaluated = evaluator.watch(interval=args.interval, timeout=args.timeout)
             print(f"evaluated steps: {evaluated}")
     except USER_ERRORS as error:
+        if args.verbose:
+            traceback.print_exc()
         message = error.args[0] if isinstance(error, KeyError) and error.args else error
-        print(f"vatt-eval: error: {message}", file=sys.stderr)
+        print(f"vatt-eval: error: {' '.join(str(message).split())}", file=sys.stderr)
         return 2
     return 0
 

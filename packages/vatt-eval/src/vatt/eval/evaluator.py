@@ -23,8 +23,11 @@ from vatt.eval.finetune_eval import evaluate_finetuning
 from vatt.eval.inference import make_predict
 from vatt.eval.pretrain_eval import ProbeSettings, evaluate_pretraining
 from vatt.eval.results import write_results
-from vatt.eval.watch import available_checkpoints, checkpoint_step, watch_run
+from vatt.eval.watch import watch_run
 from vatt.models.checkpoints import ROOT_PREFIX
+from vatt.train.checkpoints import CheckpointError, checkpoint_step, first_line
+from vatt.train.config import CONFIG_FILE
+from vatt.train.paths import user_path
 
 logger = logging.getLogger(__name__)
 
@@ -57,14 +60,15 @@ class RunEvaluator:
     """Evaluates checkpoints of one run directory with the run's model and evaluation data.
 
     Args:
-      run_dir: a vatt-train run directory (must hold ``config.yaml``).
+      run_dir: a vatt-train run directory (must hold ``config.yaml``); relative, absolute or
+        with ``~``.
       settings: what to evaluate.
     """
 
     def __init__(self, run_dir: str | os.PathLike, settings: EvalSettings = EvalSettings()):
-        self.run_dir = pathlib.Path(run_dir)
+        self.run_dir = pathlib.Path(user_path(run_dir))
         self.settings = settings
-        self.config = vatt.train.load_run_config(self.run_dir)
+        self.config = vatt.train.load_run_config(run_dir)
         if self.config.mode == "pretrain":
             self.datasets = tuple(settings.datasets) or (self.config.data.eval.name,)
         elif settings.datasets:
@@ -100,7 +104,14 @@ class RunEvaluator:
         directory (its latest checkpoint). A ``.data-*`` or ``.index`` file is refused.
         """
         prefix = vatt.train.checkpoint_prefix(checkpoint)
-        if is_official_checkpoint(prefix):
+        try:
+            official = is_official_checkpoint(prefix)
+        except tf.errors.OpError as error:
+            raise CheckpointError(
+                f"checkpoint {prefix} cannot be read ({first_line(error)}); pass another "
+                "checkpoint prefix"
+            ) from None
+        if official:
             vatt.models.load_official_checkpoint(self.model, prefix)
         else:
             vatt.train.restore_model_weights(self.model, prefix)
@@ -111,26 +122,32 @@ class RunEvaluator:
         prefix = self.restore(checkpoint)  # builds the model, and with it self._predict
         logger.info("evaluating %s on %s", prefix, ", ".join(self.datasets))
         settings, data = self.settings, self.config.data
-        if self.config.mode == "pretrain":
-            return evaluate_pretraining(
+        try:
+            if self.config.mode == "pretrain":
+                return evaluate_pretraining(
+                    self._predict,
+                    data.eval,
+                    self.datasets,
+                    batch_size=settings.batch_size,
+                    probes=settings.probes,
+                    progress=settings.progress,
+                )
+            return evaluate_finetuning(
                 self._predict,
                 data.eval,
-                self.datasets,
+                split=data.eval_split,
                 batch_size=settings.batch_size,
-                probes=settings.probes,
                 progress=settings.progress,
             )
-        return evaluate_finetuning(
-            self._predict,
-            data.eval,
-            split=data.eval_split,
-            batch_size=settings.batch_size,
-            progress=settings.progress,
-        )
+        except FileNotFoundError as error:
+            raise FileNotFoundError(
+                f"evaluation input (data.eval.data_dir={data.eval.data_dir!r} in "
+                f"{self.run_dir / CONFIG_FILE}): {error}"
+            ) from None
 
     def latest_checkpoint(self) -> str:
-        """The prefix of the run's newest checkpoint."""
-        checkpoints = available_checkpoints(self.run_dir)
+        """The prefix of the run's newest complete checkpoint (see ``list_checkpoints``)."""
+        checkpoints = vatt.train.list_checkpoints(self.run_dir)
         if not checkpoints:
             raise FileNotFoundError(
                 f"run directory {self.run_dir} holds no checkpoint yet; pass a checkpoint "

@@ -9,51 +9,16 @@ from __future__ import annotations
 
 import logging
 import os
-import pathlib
-import re
 import time
 from collections.abc import Callable, Mapping
 
-import tensorflow as tf
-
 from vatt.eval.results import write_results
+from vatt.train.checkpoints import list_checkpoints
+from vatt.train.paths import user_path
 
 logger = logging.getLogger(__name__)
 
-_CKPT_NAME = re.compile(r"^ckpt-(\d+)$")
-
 MetricFn = Callable[[str], Mapping[str, float]]
-
-
-def checkpoint_step(prefix: str | os.PathLike) -> int:
-    """The step N of a checkpoint prefix ``.../ckpt-N``."""
-    match = _CKPT_NAME.match(pathlib.Path(prefix).name)
-    if match is None:
-        raise ValueError(
-            f"checkpoint prefix {prefix} is not named ckpt-<step>; its results are filed under "
-            "that step, so rename (or link) its files to ckpt-<step>.index/.data-*"
-        )
-    return int(match.group(1))
-
-
-def available_checkpoints(run_dir: str | os.PathLike) -> list[tuple[int, str]]:
-    """``(step, prefix)`` of the complete checkpoints of a run, sorted by step.
-
-    A checkpoint is complete once the ``RUN/checkpoint`` state file lists it (the manager updates
-    that file after the save has finished) and its ``.index`` file exists (rotation deletes it).
-    """
-    try:
-        state = tf.train.get_checkpoint_state(str(run_dir))
-    except tf.errors.OpError:  # the state file was replaced while being read
-        return []
-    if state is None:
-        return []
-    found = []
-    for path in state.all_model_checkpoint_paths:
-        prefix = pathlib.Path(run_dir) / path if not os.path.isabs(path) else pathlib.Path(path)
-        if _CKPT_NAME.match(prefix.name) and prefix.with_name(prefix.name + ".index").exists():
-            found.append((checkpoint_step(prefix), str(prefix)))
-    return sorted(set(found))
 
 
 def _exists(prefix: str) -> bool:
@@ -75,7 +40,8 @@ def watch_run(
     N (:func:`vatt.eval.write_results`).
 
     Args:
-      run_dir: the training run directory.
+      run_dir: the training run directory (relative, absolute or with ``~``); its checkpoints
+        are those :func:`vatt.train.list_checkpoints` lists.
       metric_fn: ``checkpoint prefix -> {metric name: value}``.
       final_step: stop after evaluating a checkpoint at or beyond this step (the run's total
         training steps); ``None`` waits until the timeout.
@@ -85,14 +51,15 @@ def watch_run(
     Returns:
       the steps evaluated, in order.
     """
-    if not pathlib.Path(run_dir).is_dir():
+    run_dir = user_path(run_dir)
+    if not os.path.isdir(run_dir):
         raise FileNotFoundError(f"run directory {run_dir} does not exist")
     evaluated: list[int] = []
     last_step = -1
     deadline = time.monotonic() + timeout
     waiting = False
     while True:
-        pending = [(s, p) for s, p in available_checkpoints(run_dir) if s > last_step]
+        pending = [(s, p) for s, p in list_checkpoints(run_dir) if s > last_step]
         for step, prefix in pending:
             last_step = step
             metrics = _evaluate_if_still_there(metric_fn, step, prefix)

@@ -1,38 +1,40 @@
 """vatt.models: VATT backbones, heads and classifiers in Keras 3, with an arch registry.
 
-``import vatt.models`` registers every arch; build one with ``vatt.models.build(arch, **overrides)``
-and read official VATT checkpoints with ``vatt.models.load_official_checkpoint(model, path)``.
+Build an arch with ``vatt.models.build(arch, **overrides)`` (every arch registers on the first
+lookup) and read official VATT checkpoints with ``vatt.models.load_official_checkpoint(model, path)``.
 """
 
-# Modules imported for their @register_arch side effect, so that the registry is complete.
-from vatt.models import (  # noqa: F401
-    classifiers,  # vit_*, wat_*, spt_*
-    cnn,  # i3d, resnet2d_*
-    heads,
-    multimodal,  # tx_fac*, ut_fac, mmv_fac
-    text,  # linear, t5_*, bert_*
-    unified,  # ut_*
-)
-from vatt.models.checkpoints import load_official_checkpoint
-from vatt.models.flops import estimate_flops
-from vatt.models.registry import (
-    ArchConfig,
-    build,
-    get_config,
-    list_archs,
-    register_arch,
-    tiny_overrides,
-)
-from vatt.models.version import __version__
+import importlib
+import importlib.util
 
-__all__ = [
-    "ArchConfig",
-    "__version__",
-    "build",
-    "estimate_flops",
-    "get_config",
-    "list_archs",
-    "load_official_checkpoint",
-    "register_arch",
-    "tiny_overrides",
-]
+from vatt.models.version import __version__ as __version__
+
+# Public name -> the module defining it. Modules load on first use (PEP 562): ``vatt-models
+# --help`` starts without importing Keras or TensorFlow.
+_EXPORTS = {
+    "ArchConfig": ".registry",
+    "build": ".registry",
+    "estimate_flops": ".flops",
+    "get_config": ".registry",
+    "list_archs": ".registry",
+    "load_official_checkpoint": ".checkpoints",
+    "register_arch": ".registry",
+    "tiny_overrides": ".registry",
+}
+__all__ = sorted([*_EXPORTS, "__version__"])
+
+
+def __getattr__(name: str):
+    """A public name or a submodule (``vatt.models.layers``), imported on first use."""
+    if name in _EXPORTS:
+        value = getattr(importlib.import_module(_EXPORTS[name], __name__), name)
+    elif not name.startswith("__") and importlib.util.find_spec(f"{__name__}.{name}"):
+        value = importlib.import_module(f"{__name__}.{name}")
+    else:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

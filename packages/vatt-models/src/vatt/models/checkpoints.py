@@ -34,6 +34,7 @@ Optimizer slots, ``optimizer/*``, ``save_counter`` and the object graph are neve
 from __future__ import annotations
 
 import pathlib
+import re
 from collections.abc import Mapping
 
 import keras
@@ -47,6 +48,10 @@ PRETRAIN_BACKBONE_PREFIXES = {
     "audio": f"{ROOT_PREFIX}/_base_layer/aud_backbone/_base",
 }
 _VALUE_SUFFIX = "/.ATTRIBUTES/VARIABLE_VALUE"
+# The files of a checkpoint: PREFIX.index and PREFIX.data-K-of-N.
+_FILE_SUFFIX = re.compile(r"\.(index|data-\d+-of-\d+)$")
+# The weights of a vatt-train checkpoint (vatt.train.checkpoints.ModelWeights): a flat list.
+_VATT_TRAIN_WEIGHT = re.compile(r"model/weights/\d+")
 
 
 def keras_layer_variables(layer: keras.layers.Layer, prefix: str) -> dict[str, keras.Variable]:
@@ -82,7 +87,8 @@ def load_official_checkpoint(
     Args:
         model: any layer or model implementing ``checkpoint_variables(prefix)`` (see the module
             docstring), e.g. a model from :func:`vatt.models.build`.
-        path: a checkpoint prefix (``.../ckpt-500000``) or a folder holding a ``checkpoint`` file.
+        path: a checkpoint prefix (``.../ckpt-500000``), one of its files (``.index``,
+            ``.data-*``) or a folder holding a ``checkpoint`` file; ``~`` is expanded.
         prefix: object path of ``model`` inside the checkpoint. The default is the top-level
             model; pass e.g. ``PRETRAIN_BACKBONE_PREFIXES["video"]`` to initialise a
             classifier's ``model.backbone`` from a pre-training checkpoint.
@@ -93,7 +99,8 @@ def load_official_checkpoint(
     Raises:
         FileNotFoundError: no checkpoint at ``path``.
         ValueError: a weight under ``prefix`` has no counterpart in ``model``, a variable of
-            ``model`` is absent from the checkpoint, or shapes differ. Nothing is assigned then.
+            ``model`` is absent from the checkpoint, or shapes differ, or the checkpoint is a
+            vatt-train one (export those with ``vatt-train export``). Nothing is assigned then.
     """
     if not hasattr(model, "checkpoint_variables"):
         raise TypeError(
@@ -101,6 +108,11 @@ def load_official_checkpoint(
             "only vatt.models layers and models can read official checkpoints"
         )
     available = official_weight_keys(path)
+    if available and all(_VATT_TRAIN_WEIGHT.fullmatch(key) for key in available):
+        raise ValueError(
+            f"checkpoint {path} was written by vatt-train, not by the original VATT code; "
+            "export it with `vatt-train export RUN_OR_CHECKPOINT OUT.weights.h5`"
+        )
     expected: Mapping[str, keras.Variable] = model.checkpoint_variables(prefix)
     under_prefix = {key for key in available if key.startswith(prefix + "/")}
     if not under_prefix:
@@ -153,7 +165,8 @@ def _listing(title: str, items: list[str], limit: int = 12) -> str:
 def _reader(path: str | pathlib.Path):
     import tensorflow as tf  # only the checkpoint reader; the models themselves are pure Keras
 
-    location = pathlib.Path(path)
+    # A prefix, or one of its files (PREFIX.index, PREFIX.data-*); ~ is the home directory.
+    location = pathlib.Path(_FILE_SUFFIX.sub("", str(pathlib.Path(path).expanduser())))
     if location.is_dir():
         latest = tf.train.latest_checkpoint(str(location))
         if latest is None:

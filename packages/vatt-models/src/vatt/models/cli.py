@@ -5,7 +5,7 @@
 
 ``convert`` builds ``--arch`` from its default config, then ``--config`` (YAML), then each
 ``--override`` (dotted key, YAML value, e.g. ``backbone.d_model=32``), loads the official TF
-checkpoint ``CKPT`` (prefix or folder) and saves Keras weights to ``OUT.weights.h5`` plus the
+checkpoint ``CKPT`` (prefix, one of its files, or folder) and saves Keras weights to ``OUT.weights.h5`` plus the
 resolved config next to them as ``OUT.config.yaml``.
 """
 
@@ -18,6 +18,8 @@ from collections.abc import Sequence
 from typing import Any
 
 import yaml
+
+from vatt.models.quiet import import_tensorflow_quietly
 
 _WEIGHTS_SUFFIX = ".weights.h5"
 
@@ -54,14 +56,14 @@ def convert(
     overrides: Sequence[str] = (),
 ) -> pathlib.Path:
     """Convert an official VATT checkpoint into Keras weights for ``arch``; returns the path."""
-    import vatt.models  # registers every arch
+    import vatt.models
 
-    output = pathlib.Path(output)
+    output = pathlib.Path(output).expanduser()
     if not output.name.endswith(_WEIGHTS_SUFFIX):
         raise ValueError(f"output {output} must end with {_WEIGHTS_SUFFIX}")
     values: dict[str, Any] = {}
     if config_file is not None:
-        path = pathlib.Path(config_file)
+        path = pathlib.Path(config_file).expanduser()
         if not path.is_file():
             raise FileNotFoundError(f"config file {path} does not exist")
         values = yaml.safe_load(path.read_text()) or {}
@@ -93,9 +95,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         metavar="KEY=VALUE",
         help="dotted config key and YAML value, e.g. backbone.d_model=32 (repeatable)",
     )
-    converter.add_argument("checkpoint", help="checkpoint prefix (…/ckpt-N) or its folder")
+    converter.add_argument(
+        "checkpoint", help="checkpoint prefix (…/ckpt-N), one of its files, or its folder"
+    )
     converter.add_argument("output", help="where to write OUT.weights.h5")
     args = parser.parse_args(argv)
+    import_tensorflow_quietly()
     if args.command == "list":
         import vatt.models
 

@@ -13,6 +13,7 @@ builder ``config -> keras.Model``. Register one next to its constructor::
 from __future__ import annotations
 
 import dataclasses
+import importlib
 import pathlib
 import types
 import typing
@@ -27,6 +28,9 @@ Builder = Callable[[Any], keras.Model]
 
 _REGISTRY: dict[str, tuple[Callable[[], ArchConfig], Builder]] = {}
 _TINY: dict[str, dict[str, Any]] = {}
+# The modules whose @register_arch builders are the built-in archs, imported on the first lookup.
+_ARCH_MODULES = ("classifiers", "cnn", "heads", "multimodal", "text", "unified")
+_builtin_archs_loaded = False
 
 
 @dataclasses.dataclass
@@ -163,14 +167,24 @@ def register_arch(
     return decorator
 
 
+def _registry() -> dict[str, tuple[Callable[[], ArchConfig], Builder]]:
+    """Every registered arch, the built-in ones included (their modules load on the first call)."""
+    global _builtin_archs_loaded
+    if not _builtin_archs_loaded:
+        for module in _ARCH_MODULES:
+            importlib.import_module(f"vatt.models.{module}")
+        _builtin_archs_loaded = True
+    return _REGISTRY
+
+
 def list_archs() -> list[str]:
     """Sorted names of every registered arch."""
-    return sorted(_REGISTRY)
+    return sorted(_registry())
 
 
 def _entry(arch: str) -> tuple[Callable[[], ArchConfig], Builder]:
     try:
-        return _REGISTRY[arch]
+        return _registry()[arch]
     except KeyError:
         raise KeyError(
             f"unknown arch {arch!r}; registered archs: {', '.join(list_archs())}"

@@ -12,62 +12,61 @@ Public API (see the package README)::
     list_checkpoints(run_dir) -> list[tuple[int, str]]
     restore_model_weights(model, checkpoint_prefix) -> str
     initialize_from_pretrained(classifier, checkpoint) -> list[str]
+    export_model(checkpoint, output) -> Export
 """
 
-from vatt.train.builders import build_model, build_optimizer
-from vatt.train.checkpoints import (
-    CheckpointError,
-    checkpoint_prefix,
-    list_checkpoints,
-    restore_model_weights,
-)
-from vatt.train.config import (
-    DataConfig,
-    ExperimentConfig,
-    LossConfig,
-    StrategyConfig,
-    TrainConfig,
-    default_config,
-    load_run_config,
-    resolve_config,
-    save_config,
-)
-from vatt.train.initialization import initialize_from_pretrained
-from vatt.train.optim_config import OptimizerConfig, ScheduleConfig
-from vatt.train.overrides import ConfigError, apply_overrides, parse_params_override
-from vatt.train.schedules import CosineWithWarmup, StepCosineWithWarmup
-from vatt.train.steps import NonFiniteLossError
-from vatt.train.strategies import create_strategy
-from vatt.train.training import TrainResult, train
-from vatt.train.version import __version__
+import importlib
+import importlib.util
 
-__all__ = [
-    "CheckpointError",
-    "ConfigError",
-    "CosineWithWarmup",
-    "DataConfig",
-    "ExperimentConfig",
-    "LossConfig",
-    "NonFiniteLossError",
-    "OptimizerConfig",
-    "ScheduleConfig",
-    "StepCosineWithWarmup",
-    "StrategyConfig",
-    "TrainConfig",
-    "TrainResult",
-    "__version__",
-    "apply_overrides",
-    "build_model",
-    "build_optimizer",
-    "checkpoint_prefix",
-    "create_strategy",
-    "default_config",
-    "initialize_from_pretrained",
-    "list_checkpoints",
-    "load_run_config",
-    "parse_params_override",
-    "resolve_config",
-    "restore_model_weights",
-    "save_config",
-    "train",
-]
+from vatt.train.version import __version__ as __version__
+
+# Public name -> the module defining it. Modules load on first use (PEP 562): ``vatt-train
+# --help`` answers without importing TensorFlow.
+_EXPORTS = {
+    "CheckpointError": ".errors",
+    "ConfigError": ".overrides",
+    "CosineWithWarmup": ".schedules",
+    "DataConfig": ".config",
+    "ExperimentConfig": ".config",
+    "Export": ".export",
+    "LossConfig": ".config",
+    "NonFiniteLossError": ".steps",
+    "OptimizerConfig": ".optim_config",
+    "ScheduleConfig": ".optim_config",
+    "StepCosineWithWarmup": ".schedules",
+    "StrategyConfig": ".config",
+    "TrainConfig": ".config",
+    "TrainResult": ".training",
+    "apply_overrides": ".overrides",
+    "build_model": ".builders",
+    "build_optimizer": ".builders",
+    "checkpoint_prefix": ".checkpoints",
+    "create_strategy": ".strategies",
+    "default_config": ".config",
+    "export_model": ".export",
+    "initialize_from_pretrained": ".initialization",
+    "list_checkpoints": ".checkpoints",
+    "load_run_config": ".config",
+    "parse_params_override": ".overrides",
+    "resolve_config": ".config",
+    "restore_model_weights": ".checkpoints",
+    "save_config": ".config",
+    "train": ".training",
+}
+__all__ = sorted([*_EXPORTS, "__version__"])
+
+
+def __getattr__(name: str):
+    """A public name or a submodule (``vatt.train.builders``), imported on first use."""
+    if name in _EXPORTS:
+        value = getattr(importlib.import_module(_EXPORTS[name], __name__), name)
+    elif not name.startswith("__") and importlib.util.find_spec(f"{__name__}.{name}"):
+        value = importlib.import_module(f"{__name__}.{name}")
+    else:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

@@ -1,6 +1,8 @@
-"""The ``vatt-train`` command: ``vatt-train pretrain|finetune --model_dir RUN ...``.
+"""The ``vatt-train`` command: ``vatt-train pretrain|finetune --model_dir RUN ...`` and
+``vatt-train export RUN OUT.weights.h5`` (:mod:`vatt.train.export`).
 
 The flags of the original ``python -m vatt.main`` keep working (``--task=pretrain --mode=train``).
+TensorFlow is imported after the arguments are parsed, so that ``--help`` answers at once.
 """
 
 from __future__ import annotations
@@ -8,19 +10,22 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+import traceback
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
-from vatt.train.checkpoints import CheckpointError, checkpoint_prefix
-from vatt.train.config import MODES, ExperimentConfig, resolve_config
+from vatt.data.quiet import import_tensorflow_quietly
+from vatt.train.choices import MODES, STRATEGY_TYPES
+from vatt.train.errors import CheckpointError
 from vatt.train.overrides import (
     ConfigError,
     apply_overrides,
     merge_mappings,
     parse_params_override,
 )
-from vatt.train.steps import NonFiniteLossError
-from vatt.train.strategies import STRATEGY_TYPES
-from vatt.train.training import train
+
+if TYPE_CHECKING:
+    from vatt.train.config import ExperimentConfig
 
 DEFAULT_ARCH = {"pretrain": "tx_fac", "finetune": "vit_base"}
 
@@ -31,7 +36,9 @@ def build_parser() -> argparse.ArgumentParser:
         prog="vatt-train",
         description=(
             "Pretrain or fine-tune a VATT model into a run directory (config.yaml, ckpt-N, "
-            "train/ TensorBoard events). Resumes from the run's latest checkpoint."
+            "train/ TensorBoard events). Resumes from the run's latest checkpoint.\n\n"
+            "vatt-train export RUN OUT.weights.h5 writes a run's model for inference "
+            "(vatt-train export --help)."
         ),
         epilog=(
             "Examples:\n"
@@ -86,9 +93,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--override_checkpoint",
         help=(
-            "a checkpoint PREFIX such as RUN/ckpt-1000 (not its .index or .data-* file). "
-            "pretrain: restore it instead of the run's latest checkpoint; finetune: initialise "
-            "the backbone from it (ours or official) when the run has no checkpoint yet"
+            "a checkpoint PREFIX such as RUN/ckpt-1000 (its .index or .data-* file names it "
+            "too). pretrain: restore it instead of the run's latest checkpoint; finetune: "
+            "initialise the backbone from it (ours or official) when the run has no checkpoint yet"
         ),
     )
     parser.add_argument(
@@ -96,11 +103,17 @@ def build_parser() -> argparse.ArgumentParser:
         type=float,
         help="peak dense TFLOP/s of one accelerator, to show MFU (train.peak_tflops_per_device)",
     )
+    parser.add_argument(
+        "--verbose", action="store_true", help="show the traceback of an error, not only its line"
+    )
     return parser
 
 
 def config_from_args(args: argparse.Namespace) -> ExperimentConfig:
     """The resolved experiment of parsed ``vatt-train`` arguments."""
+    from vatt.train.checkpoints import checkpoint_prefix
+    from vatt.train.config import resolve_config
+
     task = args.task or args.task_flag or "pretrain"
     if args.task and args.task_flag and args.task != args.task_flag:
         raise ConfigError(f"TASK {args.task!r} and --task={args.task_flag!r} disagree")
@@ -125,24 +138,43 @@ def config_from_args(args: argparse.Namespace) -> ExperimentConfig:
     return apply_overrides(config, forced)
 
 
+# Problems in what the user passed (flags, config, paths, checkpoints): one line, exit status 2.
+USER_ERRORS = (ConfigError, CheckpointError, FileNotFoundError, NotADirectoryError, KeyError)
+
+
+def _error(message: object, status: int = 2) -> int:
+    print(f"vatt-train: error: {' '.join(str(message).split())}", file=sys.stderr)
+    return status
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of ``vatt-train``; returns the process exit code."""
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    """Entry point of ``vatt-train``; returns the process exit code (2: bad input, nothing
+    written; 1: training stopped at a non-finite loss)."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["export"]:
+        from vatt.train import export
+
+        return export.main(argv[1:])
+    args = build_parser().parse_args(argv)
     if args.mode != "train":
-        parser.error("--mode=eval is the job of the vatt-eval command (pip install vatt-eval)")
+        return _error("--mode=eval is the job of the vatt-eval command (pip install vatt-eval)")
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(name)s %(message)s", stream=sys.stderr
     )
+    import_tensorflow_quietly()
+    from vatt.train.steps import NonFiniteLossError
+    from vatt.train.training import train
+
     try:
-        config = config_from_args(args)
-    except (ConfigError, CheckpointError, FileNotFoundError, KeyError) as error:
-        parser.error(str(error))
-    try:
-        result = train(config, args.model_dir)
-    except (NonFiniteLossError, CheckpointError) as error:
-        print(f"vatt-train: error: {error}", file=sys.stderr)
-        return 1
+        result = train(config_from_args(args), args.model_dir)
+    except USER_ERRORS as error:
+        if args.verbose:
+            traceback.print_exc()
+        return _error(error.args[0] if isinstance(error, KeyError) and error.args else error)
+    except NonFiniteLossError as error:
+        if args.verbose:
+            traceback.print_exc()
+        return _error(error, status=1)
     logging.getLogger("vatt.train").info(
         "done: step %d in %s (%d non-finite steps skipped)",
         result.step,

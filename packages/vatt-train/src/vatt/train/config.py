@@ -24,6 +24,7 @@ import yaml
 import vatt.models
 from vatt.data.config import EvalDataConfig, FinetuneDataConfig, PretrainDataConfig
 from vatt.data.registry import get_dataset_spec
+from vatt.train.choices import MODES, STRATEGY_TYPES
 from vatt.train.optim_config import (
     AdamConfig,
     CosineWarmupConfig,
@@ -39,9 +40,8 @@ from vatt.train.overrides import (
     read_yaml_mapping,
     to_plain,
 )
-from vatt.train.strategies import STRATEGY_TYPES
+from vatt.train.paths import user_path
 
-MODES = ("pretrain", "finetune")
 NON_FINITE_POLICIES = ("stop", "skip")
 PRECISIONS = ("float32", "mixed_bfloat16")
 CONFIG_FILE = "config.yaml"
@@ -77,6 +77,9 @@ class TrainConfig:
     # "stop": raise at the first NaN/Inf loss term or gradient; "skip": drop that step, count it.
     non_finite_loss: str = "stop"
     precision: str = "float32"
+    # Compile each replica's forward pass, objective and gradients with XLA (tf.function
+    # jit_compile): faster on accelerators, where the model supports it.
+    jit_compile: bool = False
     seed: int = 0
     # Peak dense TFLOP/s of one accelerator, for the MFU estimate of the progress line (0: no MFU).
     peak_tflops_per_device: float = 0.0
@@ -259,21 +262,56 @@ def _lookup(config: Any, dotted: str) -> Any:
     return config
 
 
+# Fields of the data configs that hold paths a user typed.
+_DATA_PATH_FIELDS = ("data_dir", "vocabulary_path")
+
+
+def resolve_paths(config: ExperimentConfig) -> ExperimentConfig:
+    """``config`` with the paths it holds made absolute (:func:`vatt.train.paths.user_path`):
+    ``data.train`` / ``data.eval`` ``data_dir`` and ``vocabulary_path``, and
+    ``train.override_checkpoint``. What a run records then reads the same from any working
+    directory. Empty paths stay empty."""
+    data = config.data
+    sections = {}
+    for name in ("train", "eval"):
+        section = getattr(data, name)
+        paths = {
+            key: user_path(getattr(section, key))
+            for key in _DATA_PATH_FIELDS
+            if getattr(section, key, "")
+        }
+        sections[name] = dataclasses.replace(section, **paths)
+    return dataclasses.replace(
+        config,
+        data=dataclasses.replace(data, **sections),
+        train=dataclasses.replace(
+            config.train, override_checkpoint=user_path(config.train.override_checkpoint)
+        ),
+    )
+
+
 def save_config(config: ExperimentConfig, run_dir: str | pathlib.Path) -> pathlib.Path:
-    """Write ``RUN/config.yaml``."""
-    path = pathlib.Path(run_dir) / CONFIG_FILE
+    """Write ``RUN/config.yaml`` (whole or not at all: a temporary file is renamed over it)."""
+    path = pathlib.Path(user_path(run_dir)) / CONFIG_FILE
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(config.to_yaml())
+    partial = path.with_name(f".{CONFIG_FILE}.partial")
+    partial.write_text(config.to_yaml())
+    partial.replace(path)
     return path
 
 
 def load_run_config(run_dir: str | pathlib.Path) -> ExperimentConfig:
     """The resolved experiment config of a run, read back from ``RUN/config.yaml``."""
-    path = pathlib.Path(run_dir) / CONFIG_FILE
+    path = pathlib.Path(user_path(run_dir)) / CONFIG_FILE
+    if not path.parent.is_dir():
+        problem = "is a file" if path.parent.exists() else "does not exist"
+        raise FileNotFoundError(
+            f"run directory {run_dir} {problem}; pass the --model_dir of a vatt-train run"
+        )
     if not path.is_file():
         raise FileNotFoundError(
             f"{path} does not exist: {run_dir} is not a vatt-train run directory (vatt-train "
-            "writes config.yaml there when training starts)"
+            "writes config.yaml there when training starts); pass the --model_dir of a run"
         )
     values = read_yaml_mapping(path)
     try:

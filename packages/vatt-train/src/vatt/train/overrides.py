@@ -17,6 +17,8 @@ from typing import Any, ClassVar, TypeVar
 
 import yaml
 
+from vatt.train.paths import user_path
+
 T = TypeVar("T")
 
 
@@ -168,10 +170,13 @@ def expand_dotted(mapping: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def read_yaml_mapping(path: str | pathlib.Path) -> dict[str, Any]:
-    """The mapping of a YAML file (``yaml.safe_load``), with dotted keys expanded."""
-    path = pathlib.Path(path)
+    """The mapping of a YAML file (``yaml.safe_load``), with dotted keys expanded.
+
+    ``path`` may be relative or start with ``~``."""
+    path = pathlib.Path(user_path(path))
     if not path.is_file():
-        raise ConfigError(f"config file {path} does not exist")
+        problem = "is not a file" if path.exists() else "does not exist"
+        raise ConfigError(f"config file {path} {problem}; pass the path of a YAML file")
     try:
         loaded = load_yaml(path.read_text())
     except yaml.YAMLError as error:

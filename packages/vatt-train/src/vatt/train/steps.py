@@ -5,7 +5,9 @@ One step, for every replica: forward on the replica's batch, the objective's ter
 gradient of the global-batch mean; then, in cross-replica context, a finiteness check of every
 loss term and of the gradient norm, and only when all are finite: clipping of the *global*
 gradient and the optimizer update. A non-finite step is never applied: the loop either stops
-there (and the caller raises :class:`NonFiniteLossError`) or skips and counts it.
+there (and the caller raises :class:`NonFiniteLossError`) or skips and counts it. Per-example
+flags of the batch named in ``count_keys`` (vatt-data's ``video_short``/``audio_short``) are summed
+over every replica and every batch the loop reads.
 """
 
 from __future__ import annotations
@@ -45,6 +47,8 @@ class LoopOutcome:
     mean_terms: dict[str, float]  # each term averaged over the applied steps
     applied_steps: int
     non_finite: dict[str, float] | None  # the terms of the step that stopped the loop
+    # Each of ``count_keys``: its per-example flags summed over the batches read (0 if absent).
+    counts: dict[str, float] = dataclasses.field(default_factory=dict)
 
 
 @dataclasses.dataclass
@@ -70,9 +74,16 @@ class StepRunner:
         skipped_steps: tf.Variable,
         stop_on_non_finite: bool = True,
         prepare_batch: BatchPreparation | None = None,
+        count_keys: Sequence[str] = (),
+        jit_compile: bool = False,
     ):
         """``prepare_batch`` runs on each replica's batch inside the step, on the replica's device,
-        before the model (e.g. ``vatt.data.finish_batch``: pixel work moved off the input CPU)."""
+        before the model (e.g. ``vatt.data.finish_batch``: pixel work moved off the input CPU).
+        ``count_keys``: batch keys of per-example ``[B]`` flags to sum (``LoopOutcome.counts``),
+        e.g. ``vatt.data.SHORT_CLIP_KEYS``; a batch without one counts 0. ``jit_compile``
+        compiles each replica's batch preparation, forward pass, objective and gradients with
+        XLA (the gradient all-reduce and the update stay outside, with the strategy); it needs
+        one replica, since cross-replica ops inside the model cannot run in a nested function."""
         if "total" not in term_names:
             raise ValueError(f"the objective's terms {list(term_names)} must include 'total'")
         self.strategy = strategy
@@ -84,13 +95,24 @@ class StepRunner:
         self.skipped_steps = skipped_steps
         self.stop_on_non_finite = stop_on_non_finite
         self.prepare_batch = prepare_batch
+        self.count_keys = list(count_keys)
         self.variables = list(model.trainable_variables)
         if not self.variables:
             raise ValueError(
                 f"{type(model).__name__} has no trainable weights (build it before training)"
             )
+        if jit_compile and strategy.num_replicas_in_sync > 1:
+            raise ValueError(
+                f"jit_compile needs one replica, not {strategy.num_replicas_in_sync}: "
+                "cross-replica ops inside the model cannot run in a nested tf.function"
+            )
         self._clip_groups = self._index_groups(clip_groups)
         _skip_second_gradient_all_reduce(optimizer)
+        self._gradients = (
+            tf.function(self._compute_gradients, jit_compile=True)
+            if jit_compile
+            else self._compute_gradients
+        )
         self._loop = tf.function(self._steps)
 
     def _index_groups(self, clip_groups: Sequence[ClipGroup]) -> list[tuple[list[int], float]]:
@@ -107,7 +129,7 @@ class StepRunner:
 
     def run(self, iterator, num_steps: int) -> LoopOutcome:
         """Run up to ``num_steps`` steps (fewer when a non-finite step stops the loop)."""
-        sums, applied, stopped, bad_values = self._loop(iterator, tf.constant(num_steps))
+        sums, applied, stopped, bad_values, counts = self._loop(iterator, tf.constant(num_steps))
         applied = int(applied)
         names = [*self.term_names, GRADIENT_TERM]
         mean = {
@@ -120,7 +142,10 @@ class StepRunner:
             non_finite = {
                 n: float(v) for n, v in zip(names, values, strict=True) if not np.isfinite(v)
             }
-        return LoopOutcome(mean_terms=mean, applied_steps=applied, non_finite=non_finite)
+        counted = dict(zip(self.count_keys, counts.numpy().tolist(), strict=True))
+        return LoopOutcome(
+            mean_terms=mean, applied_steps=applied, non_finite=non_finite, counts=counted
+        )
 
     def _steps(self, iterator, num_steps):
         num_terms = len(self.term_names)
@@ -128,11 +153,15 @@ class StepRunner:
         applied = tf.constant(0, tf.int64)
         stopped = tf.constant(False)
         bad_values = tf.zeros([num_terms + 1], tf.float32)
+        counts = tf.zeros([len(self.count_keys)], tf.float32)
         for _ in tf.range(num_steps):
-            values, norm, grads = self.strategy.run(self._forward_backward, args=(next(iterator),))
+            values, norm, grads, batch_counts = self.strategy.run(
+                self._forward_backward, args=(next(iterator),)
+            )
             # Every replica holds the same reduced gradients; the terms are per-replica means.
             values = self.strategy.reduce(tf.distribute.ReduceOp.MEAN, values, axis=None)
             norm = self.strategy.reduce(tf.distribute.ReduceOp.MEAN, norm, axis=None)
+            counts += self.strategy.reduce(tf.distribute.ReduceOp.SUM, batch_counts, axis=None)
             finite = tf.logical_and(
                 tf.reduce_all(tf.math.is_finite(values)), tf.math.is_finite(norm)
             )
@@ -148,10 +177,18 @@ class StepRunner:
             else:
                 self.skipped_steps.assign_add(1)
                 self.step.assign_add(1)
-        return sums, applied, stopped, bad_values
+        return sums, applied, stopped, bad_values, counts
 
     def _forward_backward(self, batch):
         context = tf.distribute.get_replica_context()
+        counts = _sum_flags(batch, self.count_keys)
+        values, grads = self._gradients(batch)
+        grads = context.all_reduce(tf.distribute.ReduceOp.SUM, grads)
+        return values, tf.linalg.global_norm(grads), grads, counts
+
+    def _compute_gradients(self, batch):
+        """This replica's objective terms and its share of the gradients of the total."""
+        replicas = self.strategy.num_replicas_in_sync
         if self.prepare_batch is not None:
             batch = self.prepare_batch(batch)
         with tf.GradientTape() as tape:
@@ -162,7 +199,7 @@ class StepRunner:
                 raise KeyError(
                     f"the objective returned terms {sorted(terms)}, missing {sorted(missing)}"
                 )
-            loss = tf.cast(terms["total"], tf.float32) / context.num_replicas_in_sync
+            loss = tf.cast(terms["total"], tf.float32) / replicas
         grads = tape.gradient(loss, self.variables)
         unused = [v.path for v, g in zip(self.variables, grads, strict=True) if g is None]
         if unused:
@@ -170,9 +207,8 @@ class StepRunner:
                 f"no gradient reaches these trainable weights: {unused}; freeze them "
                 "(trainable=False) or give their loss term a non-zero weight"
             )
-        grads = context.all_reduce(tf.distribute.ReduceOp.SUM, grads)
         values = tf.stack([tf.cast(terms[name], tf.float32) for name in self.term_names])
-        return values, tf.linalg.global_norm(grads), grads
+        return values, grads
 
     def _apply(self, grads):
         grads = list(grads)
@@ -182,6 +218,15 @@ class StepRunner:
                 for i, g in zip(indices, clipped, strict=True):
                     grads[i] = g
         self.optimizer.apply(grads, self.variables)
+
+
+def _sum_flags(batch: Mapping[str, Any], keys: Sequence[str]) -> tf.Tensor:
+    """float32 ``[len(keys)]``: each key's per-example flags summed; 0 where the batch lacks it."""
+    if not keys:
+        return tf.zeros([0])
+    return tf.stack(
+        [tf.reduce_sum(tf.cast(batch[key], tf.float32)) if key in batch else 0.0 for key in keys]
+    )
 
 
 def _skip_second_gradient_all_reduce(optimizer: keras.optimizers.Optimizer) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import tensorflow as tf
 
-STRATEGY_TYPES = ("one_device", "mirrored", "multi_worker_mirrored", "tpu")
+from vatt.train.choices import STRATEGY_TYPES
 
 
 def create_strategy(strategy_type: str, tpu: str = "") -> tf.distribute.Strategy:

@@ -2,7 +2,8 @@
 
 ``RUN/config.yaml`` (the resolved config), ``RUN/checkpoint`` and ``RUN/ckpt-N.*`` (model,
 optimizer and step, N = the step), ``RUN/train/`` (TensorBoard scalars: every loss term, the
-learning rate, examples/s and skipped steps).
+learning rate, examples/s, skipped steps, and ``data/video_short``/``data/audio_short``: the clips of
+each logging interval that the loader looped or padded to fill its window).
 """
 
 from __future__ import annotations
@@ -16,11 +17,22 @@ import time
 import keras
 import tensorflow as tf
 
+import vatt.data
 import vatt.models
 from vatt.train import builders, progress
-from vatt.train.checkpoints import CHECKPOINT_NAME, ModelWeights, checkpoint_prefix
-from vatt.train.config import ExperimentConfig, save_config
+from vatt.train.checkpoints import (
+    CHECKPOINT_NAME,
+    CheckpointError,
+    ModelWeights,
+    checkpoint_prefix,
+    first_line,
+    list_checkpoints,
+)
+from vatt.train.config import ExperimentConfig, resolve_paths, save_config
 from vatt.train.initialization import initialize_from_pretrained
+from vatt.train.overrides import ConfigError
+from vatt.train.paths import user_path
+from vatt.train.resume import check_resume
 from vatt.train.steps import NonFiniteLossError, StepRunner
 from vatt.train.strategies import create_strategy
 
@@ -50,27 +62,54 @@ def train(
 
     Args:
       config: a resolved experiment (see :func:`vatt.train.resolve_config`).
-      model_dir: the run directory.
+      model_dir: the run directory (relative, absolute or with ``~``).
       strategy: defaults to the one ``config.strategy`` names.
       dataset_fn: ``input_context -> per-replica batched tf.data.Dataset`` replacing the input
         that ``config.data`` describes (e.g. your own data); it must repeat indefinitely.
 
+    Nothing is written before every input has been checked: the paths of ``config`` are made
+    absolute (:func:`vatt.train.config.resolve_paths`), a resumed run's recorded config is
+    compared with ``config`` (:func:`vatt.train.resume.check_resume`), the input is opened and
+    the checkpoint to start from is restored; only then is ``RUN/config.yaml`` written.
+
     Raises:
+      ConfigError: a value that does not fit (a change a resumed run's checkpoints do not allow,
+        a missing data directory, a batch the replicas do not divide...); nothing was written.
+      CheckpointError: the checkpoint to start from is missing or does not fit the model.
       NonFiniteLossError: a loss term or the gradient was NaN/Inf (with
         ``train.non_finite_loss="stop"``, the default); the step is in the message.
     """
-    model_dir = str(model_dir)
+    model_dir = user_path(model_dir)
+    if tf.io.gfile.exists(model_dir) and not tf.io.gfile.isdir(model_dir):
+        raise ConfigError(
+            f"model_dir {model_dir} is a file; pass a directory (a new one, or a run to resume)"
+        )
+    config = resolve_paths(config)
+    check_resume(config, model_dir)
     strategy = strategy or create_strategy(config.strategy.type, config.strategy.tpu)
     chief = _is_chief(strategy)
-    if chief:
-        save_config(config, model_dir)
     keras.utils.set_random_seed(config.train.seed)
     replicas = strategy.num_replicas_in_sync
     if config.train.global_batch_size % replicas:
-        raise ValueError(
+        raise ConfigError(
             f"train.global_batch_size={config.train.global_batch_size} is not divisible by the "
             f"{replicas} replicas of the {type(strategy).__name__}"
         )
+    if config.train.jit_compile and replicas > 1:
+        raise ConfigError(
+            f"train.jit_compile=true compiles one replica's step, but the "
+            f"{type(strategy).__name__} has {replicas} replicas whose cross-replica ops "
+            "(synchronized BatchNorm, gathered negatives) cannot run inside it; train on one "
+            "device or set train.jit_compile=false"
+        )
+
+    dataset_fn = dataset_fn or builders.train_dataset_fn(config)
+    try:
+        iterator = iter(strategy.distribute_datasets_from_function(dataset_fn))
+    except FileNotFoundError as error:
+        raise ConfigError(
+            f"training input (data.train.data_dir={config.data.train.data_dir!r}): {error}"
+        ) from None
 
     with strategy.scope():
         model = builders.build_model(config)
@@ -106,14 +145,16 @@ def train(
         skipped,
         stop_on_non_finite=config.train.non_finite_loss == "stop",
         prepare_batch=builders.batch_preparation(config),
+        count_keys=vatt.data.SHORT_CLIP_KEYS,
+        jit_compile=config.train.jit_compile,
     )
-    dataset_fn = dataset_fn or builders.train_dataset_fn(config)
-    iterator = iter(strategy.distribute_datasets_from_function(dataset_fn))
     flops_per_example = (
         _training_flops_per_example(model, dataset_fn, replicas, runner.prepare_batch)
         if config.train.peak_tflops_per_device
         else None
     )
+    if chief:
+        save_config(config, model_dir)
     writer = (
         tf.summary.create_file_writer(os.path.join(model_dir, "train"))
         if chief
@@ -149,6 +190,7 @@ def _loop(
     train = config.train
     step, total = int(runner.step.numpy()), train.total_steps
     history: list[dict[str, float]] = []
+    short_clips = vatt.data.ShortClipLog()
     while step < total:
         next_save = (step // train.save_checkpoint_freq + 1) * train.save_checkpoint_freq
         num_steps = min(train.iterations_per_loop, total - step, next_save - step)
@@ -166,7 +208,8 @@ def _loop(
             "examples_per_second": examples_per_second,
         }
         history.append(record)
-        _write_summaries(writer, record, int(runner.skipped_steps.numpy()))
+        _write_summaries(writer, record, int(runner.skipped_steps.numpy()), outcome.counts)
+        short_clips.update(outcome.counts)
         mfu = (
             progress.model_flops_utilization(
                 flops_per_example,
@@ -209,7 +252,9 @@ def _save(manager: tf.train.CheckpointManager, step: int, scratch_dir: str | Non
         tf.io.gfile.rmtree(scratch_dir)
 
 
-def _write_summaries(writer, record: dict[str, float], skipped_steps: int) -> None:
+def _write_summaries(
+    writer, record: dict[str, float], skipped_steps: int, counts: dict[str, float]
+) -> None:
     step = int(record["step"])
     with writer.as_default(step=step):
         for name, value in record.items():
@@ -218,6 +263,8 @@ def _write_summaries(writer, record: dict[str, float], skipped_steps: int) -> No
             tag = name if name in ("learning_rate", "examples_per_second") else f"loss/{name}"
             tf.summary.scalar(tag, value)
         tf.summary.scalar("skipped_steps", skipped_steps)
+        for key, count in counts.items():
+            tf.summary.scalar(f"data/{key}", count)
 
 
 def _training_flops_per_example(
@@ -251,9 +298,16 @@ def _restore(
     if config.mode == "pretrain" and override:
         prefix = checkpoint_prefix(override)
     else:
-        prefix = tf.train.latest_checkpoint(model_dir)
+        held = list_checkpoints(model_dir) if tf.io.gfile.isdir(model_dir) else []
+        prefix = held[-1][1] if held else None
     if prefix is not None:
-        checkpoint.restore(prefix).assert_existing_objects_matched()
+        try:
+            checkpoint.restore(prefix).assert_existing_objects_matched()
+        except (AssertionError, ValueError, tf.errors.OpError) as error:
+            raise CheckpointError(
+                f"checkpoint {prefix} does not fit the requested model and optimizer "
+                f"({first_line(error)}); train into a new --model_dir"
+            ) from None
         logger.info("restored %s (step %d)", prefix, int(checkpoint.step.numpy()))
         return prefix
     if config.mode == "finetune" and override:

@@ -1,0 +1,8 @@
+"""Helper modules of this folder (``backend_helpers``) are importable by the tests."""
+
+from __future__ import annotations
+
+import pathlib
+import sys
+
+sys.path.insert(0, str(pathlib.Path(__file__).parent))
