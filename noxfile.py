@@ -143,14 +143,17 @@ def bench_data(session: nox.Session) -> None:
 
 
 @nox.session(python=PYTHON)
-def bench_models(session: nox.Session) -> None:
-    """One training step of the video tower: examples/s and MFU (``-- --peak_tflops N``)."""
+def bench_step(session: nox.Session) -> None:
+    """The whole training step of an arch (``-- --arch tx_fac_bbs --peak_tflops N``): clips/s, MFU.
+
+    Runs on the backend of ``KERAS_BACKEND`` (tensorflow by default; jax or torch too).
+    """
     backend = os.environ.get("KERAS_BACKEND", "tensorflow")
-    extras = "test,jax" if backend == "jax" else "test"
-    session.install(_path("models", extras), env=ENV)
+    extras = {"jax": "test,jax", "torch": "test,torch"}.get(backend, "test")
+    session.install(_path("models", extras), _path("losses", extras), env=ENV)
     session.run(
         "python",
-        str(ROOT / "benchmarks" / "bench_models.py"),
+        str(ROOT / "benchmarks" / "bench_step.py"),
         *session.posargs,
         env={**ENV, "KERAS_BACKEND": backend},
     )
