@@ -222,3 +222,16 @@ def test_validate_loader_choices_are_the_loader_configs(capsys):
     with pytest.raises(SystemExit):
         cli.main(["validate", "--help"])
     assert f"{{{','.join(config.LOADER_CONFIGS)}}}" in capsys.readouterr().out
+
+
+def test_bad_input_is_one_line_and_verbose_adds_the_traceback(capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    status, _, err = _run(capsys, "validate", "missing", "--dataset", "hmdb51")
+    assert status == 2
+    assert err.strip().splitlines() == [
+        "vatt-data validate: error: No shards match 'missing-*-of-*' (table 'missing'). "
+        "Write records with the vatt-data writer, or check data_dir."
+    ]
+    status, _, err = _run(capsys, "validate", "missing", "--dataset", "hmdb51", "--verbose")
+    assert status == 2 and "Traceback (most recent call last)" in err
+    assert err.strip().splitlines()[-1].startswith("vatt-data validate: error: No shards match")

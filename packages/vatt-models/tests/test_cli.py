@@ -58,3 +58,16 @@ def test_a_level_the_user_sets_is_kept():
         "print(os.environ['TF_CPP_MIN_LOG_LEVEL'], 'VATT_DEFAULT_TF_CPP_MIN_LOG_LEVEL' in os.environ)"
     )
     assert _python(code, TF_CPP_MIN_LOG_LEVEL="1").stdout.split() == ["1", "False"]
+
+
+def test_bad_checkpoint_is_one_line_and_verbose_adds_the_traceback(capsys, tmp_path, monkeypatch):
+    from vatt.models import cli
+
+    monkeypatch.chdir(tmp_path)
+    argv = ["convert", "--arch", "vit_base", "runs/missing/ckpt-3", "out.weights.h5"]
+    assert cli.main(argv) == 2
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert line.startswith("vatt-models convert: no TensorFlow checkpoint at runs/missing/ckpt-3")
+    assert cli.main([*argv, "--verbose"]) == 2
+    err = capsys.readouterr().err
+    assert "Traceback (most recent call last)" in err and not list(tmp_path.iterdir())

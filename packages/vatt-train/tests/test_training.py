@@ -117,28 +117,13 @@ def test_pretraining_loss_decreases_and_the_run_directory_is_complete(
 
 
 def test_xla_compiled_steps_train_the_real_model_to_the_same_losses(
-    pretrain_config, pretrain_examples, make_array_dataset_fn, tmp_path, deterministic_models
+    single_replica_run, pretrain_config, pretrain_examples, make_array_dataset_fn, tmp_path
 ):
-    # DropToken off too: XLA draws its permutations with another kernel than TensorFlow's.
-    fixed = {
-        f"model.{tower}_model_kwargs.random_patch_sampling": False for tower in ("video", "audio")
-    }
-    losses = {}
-    for jit_compile in (False, True):
-        config = vatt.train.apply_overrides(
-            pretrain_config, {**fixed, "train.total_steps": 4, "train.jit_compile": jit_compile}
-        )
-        result = vatt.train.train(
-            config,
-            tmp_path / str(jit_compile),
-            dataset_fn=make_array_dataset_fn(pretrain_examples, 8),
-        )
-        losses[jit_compile] = [record["total"] for record in result.history]
-    assert losses[True][-1] < losses[True][0]
-    # Step 2's loss is measured after step 1's compiled gradients and update: both agree to
-    # float32 rounding. Later steps drift apart (up to 2% seen by step 4): XLA sums in another
-    # order, and the contrastive loss on 8 clips amplifies it through Adam's first steps.
-    np.testing.assert_allclose(losses[True][:2], losses[False][:2], rtol=1e-4)
+    config = vatt.train.apply_overrides(pretrain_config, {"train.jit_compile": True})
+    result = vatt.train.train(
+        config, tmp_path, dataset_fn=make_array_dataset_fn(pretrain_examples, 8)
+    )
+    _assert_same_first_steps(result.history, single_replica_run[1].history)
 
 
 def _scalars(run_dir) -> dict[str, dict[int, float]]:
@@ -177,11 +162,17 @@ def _assert_same_first_steps(history, reference):
     by tens of percent. What is left is rounding (1e-5 at the first step), amplified step after
     step by the sharp loss of the head's BatchNorms over 8 nearly equal features (see
     pretrain_overrides), so the first two steps (before and after an update) are compared;
-    test_steps checks the same machinery over 12 steps to 1e-5 on a well-conditioned toy."""
-    for step in (0, 1):
+    test_steps checks the same machinery over 12 steps to 1e-5 on a well-conditioned toy.
+    Seen after one update: up to 0.8% between fresh environments, so 2% still tells rounding
+    from those errors."""
+    for step, tolerance in ((0, 1e-4), (1, 2e-2)):
         for term in ("vid_txt", "vid_aud", "total"):
             expected = reference[step][term]
-            assert history[step][term] == pytest.approx(expected, rel=5e-3), (step, term, history)
+            assert history[step][term] == pytest.approx(expected, rel=tolerance), (
+                step,
+                term,
+                history,
+            )
     assert all(np.isfinite(record["total"]) for record in history)
 
 

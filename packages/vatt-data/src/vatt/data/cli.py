@@ -6,6 +6,7 @@ import argparse
 import json
 import pathlib
 import sys
+import traceback
 from collections.abc import Sequence
 
 from vatt.data.quiet import import_tensorflow_quietly
@@ -46,9 +47,14 @@ def _build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    verbose = argparse.ArgumentParser(add_help=False)
+    verbose.add_argument(
+        "--verbose", action="store_true", help="show the traceback of an error, not only its line"
+    )
 
     synth = commands.add_parser(
         "synth",
+        parents=[verbose],
         help="write the synthetic moving-shapes dataset",
         description="Write the synthetic dataset (train and test splits, vocab.txt, labels.txt, "
         "dataset.json): coloured shapes whose tone, rhythm and captions say what is seen.",
@@ -76,6 +82,7 @@ def _build_parser() -> argparse.ArgumentParser:
 
     convert = commands.add_parser(
         "convert",
+        parents=[verbose],
         help="convert video files listed in a CSV to sharded records",
         description="Convert the video files listed in CSV into OUT/<split>-NNNNN-of-MMMMM "
         "records with PyAV. CSV header: path,start,end,captions,label (only path is required; "
@@ -116,6 +123,7 @@ def _build_parser() -> argparse.ArgumentParser:
 
     validate = commands.add_parser(
         "validate",
+        parents=[verbose],
         help="check records against what the loaders of a dataset expect",
         description="Check every record at PATH (a file, a directory of shards, or a table "
         "such as DIR/train@8) against the keys the loaders of dataset NAME read, and against "
@@ -280,6 +288,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _COMMANDS[args.command](args)
     except (FileExistsError, FileNotFoundError, KeyError, ValueError) as error:
         message = error.args[0] if isinstance(error, KeyError) and error.args else error
+        if args.verbose:
+            traceback.print_exc()
         print(f"vatt-data {args.command}: error: {message}", file=sys.stderr)
         return 2
 

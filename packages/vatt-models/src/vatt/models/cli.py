@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import pathlib
 import sys
+import traceback
 from collections.abc import Sequence
 from typing import Any
 
@@ -84,8 +85,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``vatt-models`` script."""
     parser = argparse.ArgumentParser(prog="vatt-models", description=__doc__.split("\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
-    commands.add_parser("list", help="print the registered archs")
-    converter = commands.add_parser("convert", help="official TF checkpoint -> .weights.h5")
+    verbose = argparse.ArgumentParser(add_help=False)
+    verbose.add_argument(
+        "--verbose", action="store_true", help="show the traceback of an error, not only its line"
+    )
+    commands.add_parser("list", parents=[verbose], help="print the registered archs")
+    converter = commands.add_parser(
+        "convert", parents=[verbose], help="official TF checkpoint -> .weights.h5"
+    )
     converter.add_argument("--arch", required=True, help="registered arch, see `vatt-models list`")
     converter.add_argument("--config", help="YAML file of config values over the arch defaults")
     converter.add_argument(
@@ -109,6 +116,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         written = convert(args.arch, args.checkpoint, args.output, args.config, args.override)
     except (KeyError, TypeError, ValueError, FileNotFoundError) as error:
+        if args.verbose:
+            traceback.print_exc()
         print(f"vatt-models convert: {error}", file=sys.stderr)
         return 2
     print(f"wrote {written}")
