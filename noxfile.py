@@ -22,11 +22,12 @@ PYTHON = "3.11"
 # The dependency direction of shared/design/ARCHITECTURE.md (transitively closed): the
 # siblings each package needs from the working tree when it is installed alone.
 SIBLINGS = {
-    "data": [],
-    "models": [],
+    "core": [],
+    "data": ["core"],
+    "models": ["core"],
     "losses": [],
-    "train": ["data", "models", "losses"],
-    "eval": ["data", "models", "train", "losses"],
+    "train": ["core", "data", "models", "losses"],
+    "eval": ["core", "data", "models", "train", "losses"],
 }
 PACKAGES = list(SIBLINGS)
 # vatt-models' tests reload TensorFlow-saved weights on JAX in a subprocess: JAX comes too.
@@ -48,16 +49,19 @@ def _install_all(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON)
 def tests(session: nox.Session) -> None:
-    """Every package's tests on the TensorFlow backend, all packages installed together."""
+    """Every package's tests and the examples' on the TensorFlow backend, all packages installed
+    together."""
     _install_all(session)
-    args = session.posargs or [f"packages/vatt-{p}/tests" for p in PACKAGES]
+    args = session.posargs or [*(f"packages/vatt-{p}/tests" for p in PACKAGES), "examples/tests"]
     session.run("pytest", *args, env={**ENV, "KERAS_BACKEND": "tensorflow"})
 
 
 @nox.session(python=PYTHON)
 def jax(session: nox.Session) -> None:
     """The backend-agnostic packages (losses, models) once more on the JAX backend."""
-    session.install(_path("losses", "test,jax"), _path("models", "test,jax"), env=ENV)
+    session.install(
+        _path("core"), _path("losses", "test,jax"), _path("models", "test,jax"), env=ENV
+    )
     args = session.posargs or ["packages/vatt-losses/tests", "packages/vatt-models/tests"]
     session.run("pytest", *args, env={**ENV, "KERAS_BACKEND": "jax"})
 
@@ -67,7 +71,11 @@ def torch(session: nox.Session) -> None:
     """The backend-agnostic packages (losses, models) once more on the PyTorch backend (CPU)."""
     env = {**ENV, **_pip_find_links()}
     session.install(
-        TORCH, _path("losses", "test,torch"), _path("models", "test,jax,torch"), env=env
+        TORCH,
+        _path("core"),
+        _path("losses", "test,torch"),
+        _path("models", "test,jax,torch"),
+        env=env,
     )
     args = session.posargs or ["packages/vatt-losses/tests", "packages/vatt-models/tests"]
     session.run("pytest", *args, env={**ENV, "KERAS_BACKEND": "torch"})
@@ -130,9 +138,10 @@ def build(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON)
 def demo(session: nox.Session) -> None:
-    """The main job: the end-to-end VATT workflow on the built-in synthetic dataset."""
+    """The main job (examples/demo.py): the end-to-end VATT workflow on the built-in synthetic
+    dataset."""
     _install_all(session)
-    session.run("python", "-m", "vatt.eval.demo", *session.posargs, env=ENV)
+    session.run("python", str(ROOT / "examples" / "demo.py"), *session.posargs, env=ENV)
 
 
 @nox.session(python=PYTHON)

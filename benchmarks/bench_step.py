@@ -19,9 +19,13 @@ Usage::
 
     KERAS_BACKEND=jax python benchmarks/bench_step.py --arch tx_fac_bbs --batch_size 64 --peak_tflops 790
     KERAS_BACKEND=jax python benchmarks/bench_step.py --arch vit_base --set backbone.attention_dropout_rate=0.1
+    KERAS_BACKEND=jax python benchmarks/bench_step.py --arch vit_base --jax_prng rbg
     python benchmarks/bench_step.py --arch ut_fac --tiny          # CPU smoke test
 
 ``--set KEY=VALUE`` (repeatable) overrides the arch config by dotted path, values read as YAML.
+``--jax_prng rbg`` (or ``unsafe_rbg``) draws dropout masks and DropToken permutations with XLA's
+random-bit generator instead of threefry hashing (see ``use_jax_prng``); the default, ``threefry``,
+is Keras' own behaviour.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sys
 import time
 from typing import Any
 
@@ -55,6 +60,7 @@ TINY = {
     "classifier": {"frames": 4, "height": 16, "width": 16, "samples": 1024},
 }
 VOCAB = 1000
+JAX_PRNGS = ("threefry", "rbg", "unsafe_rbg")
 
 
 def parse_args() -> argparse.Namespace:
@@ -71,8 +77,20 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--tiny", action="store_true", help="tiny arch and shapes (CPU smoke test)")
     parser.add_argument("--torch_compile", action="store_true", help="PyTorch: torch.compile")
     parser.add_argument("--no_xla", action="store_true", help="TensorFlow: no jit_compile")
+    parser.add_argument(
+        "--jax_prng",
+        default="threefry",
+        choices=JAX_PRNGS,
+        help="JAX: the PRNG behind dropout and DropToken (threefry: Keras' own, the default)",
+    )
     parser.add_argument("--json", help="also write the results to this file")
     return parser.parse_args()
+
+
+def fail(message: str) -> None:
+    """Bad input: one line on stderr, exit code 2."""
+    print(message, file=sys.stderr)
+    raise SystemExit(2)
 
 
 def config_overrides(args: argparse.Namespace) -> dict[str, Any]:
@@ -81,13 +99,21 @@ def config_overrides(args: argparse.Namespace) -> dict[str, Any]:
     for item in args.set:
         key, sep, text = item.partition("=")
         if not sep:
-            raise SystemExit(f"--set {item!r}: expected KEY=VALUE, e.g. backbone.dropout_rate=0.1")
+            fail(f"--set {item!r}: expected KEY=VALUE, e.g. backbone.dropout_rate=0.1")
         *parents, leaf = key.split(".")
         node = overrides
         for part in parents:
             node = node.setdefault(part, {})
         node[leaf] = yaml.safe_load(text)
     return overrides
+
+
+def uniform(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
+    """Float32 values uniform in [-1, 1), drawn as float32 (a 64-clip video takes ~1 s, not ~10)."""
+    values = rng.random(shape, dtype=np.float32)
+    values *= 2
+    values -= 1
+    return values
 
 
 def synthetic_batch(args: argparse.Namespace) -> dict[str, Any]:
@@ -99,9 +125,9 @@ def synthetic_batch(args: argparse.Namespace) -> dict[str, Any]:
     video = (size, shapes["frames"], shapes["height"], shapes["width"], 3)
     arrays: dict[str, np.ndarray] = {}
     if args.arch in PRETRAINING or args.arch in VIDEO_CLASSIFIERS:
-        arrays["video"] = rng.uniform(-1, 1, video).astype("float32")
+        arrays["video"] = uniform(rng, video)
     if args.arch in PRETRAINING or args.arch in AUDIO_CLASSIFIERS:
-        arrays["audio"] = rng.uniform(-1, 1, (size, shapes["samples"])).astype("float32")
+        arrays["audio"] = uniform(rng, (size, shapes["samples"]))
     if args.arch in PRETRAINING:
         text = (size, shapes["captions"], shapes["words"])
         arrays["text"] = rng.integers(1, VOCAB, text).astype("int32")
@@ -118,6 +144,32 @@ def objective(outputs, batch):
     if "labels" in batch:
         return softmax_cross_entropy(outputs["logits"], batch["labels"])
     return pretrain_objective(outputs, batch)["total"]
+
+
+def use_jax_prng(impl: str) -> None:
+    """Make ``impl`` JAX's default PRNG, with Keras' seeds turned into keys of it.
+
+    Keras' ``SeedGenerator`` keeps a ``uint32[2]`` state and hands it to ``jax.random`` as a raw
+    key, which only ``threefry`` (Keras' behaviour, left untouched) accepts. The ``rbg`` keys are
+    ``uint32[4]``: each drawn seed ``s`` becomes the key data ``[s0, s1, s0, s1]``, the layout of
+    ``jax.random.key(seed)`` under rbg, so every call still gets its own stream. Call before any
+    key is made (model building draws initializer keys).
+    """
+    if impl == "threefry":
+        return
+    import jax
+    from keras.src.backend.jax import random as keras_jax_random
+
+    jax.config.update("jax_default_prng_impl", impl)
+    draw_raw = keras_jax_random.jax_draw_seed
+
+    def draw_key(seed):
+        raw = draw_raw(seed)
+        if jax.dtypes.issubdtype(raw.dtype, jax.dtypes.prng_key):
+            return raw
+        return jax.random.wrap_key_data(jax.numpy.tile(raw.astype("uint32"), 2), impl=impl)
+
+    keras_jax_random.jax_draw_seed = draw_key
 
 
 def jax_step(model, optimizer):
@@ -202,16 +254,22 @@ def tensorflow_step(model, optimizer, jit_compile: bool):
 
 def main() -> None:
     args = parse_args()
+    backend = keras.backend.backend()
+    if backend == "jax":
+        use_jax_prng(args.jax_prng)
+    elif args.jax_prng != "threefry":
+        fail(f"--jax_prng applies to KERAS_BACKEND=jax, not {backend}; drop it")
     keras.config.set_dtype_policy(args.precision)
+    keras.utils.set_random_seed(0)  # the same weights and dropout masks in every run
     model = vm.build(args.arch, **config_overrides(args))
     batch = synthetic_batch(args)
     inputs = {k: v for k, v in batch.items() if k != "labels"}
-    model({k: v[:1] for k, v in inputs.items()}, training=False)
+    if not model.built:  # every registered arch builds its weights in its constructor
+        model({k: v[:1] for k, v in inputs.items()}, training=False)
     flops_per_clip = estimate_flops(model, {k: tuple(v.shape) for k, v in inputs.items()})
     optimizer = keras.optimizers.Adam(1e-4)
     optimizer.build(model.trainable_variables)
 
-    backend = keras.backend.backend()
     if backend == "jax":
         run, wait = jax_step(model, optimizer)
     elif backend == "torch":
@@ -237,6 +295,7 @@ def main() -> None:
         "precision": args.precision,
         "batch_size": args.batch_size,
         "overrides": args.set,
+        "jax_prng": args.jax_prng if backend == "jax" else None,
         "step_ms": round(1e3 * seconds, 2),
         "clips_per_s": round(clips_per_second, 1),
         "train_gflops_per_clip": round(flops_per_clip / 1e9, 3),

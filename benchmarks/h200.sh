@@ -2,70 +2,109 @@
 # One measuring run on a GPU machine that has JAX and PyTorch but no TensorFlow (the lent H200):
 # the torch.compile ViT-B peer and our whole training steps (benchmarks/bench_step.py), in the
 # same run on the same card. From the project root, after `bash ../shared/gpu/prepare.sh` (which
-# lays out .gpu/ with the keras wheel and the peer script; carry .gpu):
-#   bash benchmarks/h200.sh            # writes $OUT/{env,peer,ours,log}.txt
-# Each measurement runs under its own timeout; those that would overrun BUDGET seconds are skipped.
+# lays out .gpu/ with the keras wheel and the peer script; carry .gpu). .gpu/whl must also hold
+# the pure-Python wheels vatt-core and vatt-models need and that image lacks: omegaconf, lazy_loader
+# and packaging (`pip download --no-deps --only-binary=:all: -d .gpu/whl omegaconf==2.4.0
+# lazy_loader==0.4 packaging`):
+#   bash benchmarks/h200.sh          # ~9 min; writes $OUT/{env,log,peer,ours}.txt
+# CPU dry run of the whole script (tiny archs and shapes, the peer's SMALL sizes, no install):
+#   TINY=1 PYTHON=.venv/bin/python OUT=/tmp/h200 bash benchmarks/h200.sh
+#
+# The measurements below run in their order. Each has a typical duration and a limit: it runs
+# under `timeout` min(limit, seconds left of BUDGET), and is skipped when fewer seconds than its
+# typical duration are left, so that a failure or an overrun never stops the ones after it.
+# BUDGET counts from the script's start (the wheel install included).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-benchmarks/results/out}
 BUDGET=${BUDGET:-540}
 PEAK=${PEAK_TFLOPS:-790}
-ONLY=${ONLY:-}    # space-separated measurement names to run (default: all)
-EXTRA=${EXTRA:-}  # e.g. EXTRA="--tiny --batch_size 2 --steps 1 --warmup 1" for a CPU dry run
+TINY=${TINY:-0}    # 1: CPU dry run
+PY=${PYTHON:-python3}
+PEER=${PEER:-.gpu/vit_mfu.py}
+[ -f "$PEER" ] || PEER=../shared/gpu/vit_mfu.py
+ONLY=${ONLY:-}     # space-separated measurement names to run (default: all)
+EXTRA=${EXTRA:-}   # more bench_step.py arguments for every measurement of ours
+SIZES="--batch_size 64 --steps 10 --warmup 2"
+if [ "$TINY" = 1 ]; then
+  SIZES="--tiny --batch_size 2 --steps 1 --warmup 1"
+  export SMALL=1
+else
+  "$PY" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
+    --target /tmp/site .gpu/whl/*.whl || exit 1
+  export PYTHONPATH=/tmp/site
+fi
+for package in core models losses; do
+  PYTHONPATH=${PYTHONPATH:+$PYTHONPATH:}$PWD/packages/vatt-$package/src
+done
+export PYTHONPATH PYTHONUNBUFFERED=1 KERAS_BACKEND=jax
+if ! error=$("$PY" -c "import vatt.core, vatt.models.flops, vatt.losses" 2>&1); then
+  echo "h200.sh: ${error##*$'\n'}; put the wheels of the missing pure-Python dependencies" \
+    "(omegaconf, lazy_loader, packaging) into .gpu/whl" >&2
+  exit 2
+fi
 mkdir -p "$OUT"
-python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
-  --target /tmp/site .gpu/whl/*.whl || exit 1
-export PYTHONPATH=/tmp/site:$PWD/packages/vatt-models/src:$PWD/packages/vatt-losses/src
-export PYTHONUNBUFFERED=1 KERAS_BACKEND=jax
 log=$OUT/log.txt
+: >"$log"
+: >"$OUT/ours.txt"
 
 {
   date -u +%FT%TZ
-  nvidia-smi --query-gpu=name,memory.total,clocks.max.sm,driver_version --format=csv,noheader
-  python3 -c "import sys, jax, keras, torch
-from jax._src.cudnn.fused_attention_stablehlo import check_cudnn_version as cudnn
+  nvidia-smi --query-gpu=name,memory.total,clocks.max.sm,driver_version --format=csv,noheader \
+    2>/dev/null || echo "no nvidia-smi"
+  "$PY" -c "import sys, jax, keras, torch
 print('python', sys.version.split()[0], '| jax', jax.__version__, '| keras', keras.__version__,
       '| torch', torch.__version__, '| cuDNN', torch.backends.cudnn.version(), '|', jax.devices())
-print('cuDNN seen by jax', cudnn())"
+try:
+    from jax._src.cudnn.fused_attention_stablehlo import check_cudnn_version
+    print('cuDNN seen by jax', check_cudnn_version())
+except Exception as error:
+    print('cuDNN seen by jax: none,', type(error).__name__)"
 } 2>&1 | tee "$OUT/env.txt"
 
-# step NAME SECONDS COMMAND...: run COMMAND under `timeout SECONDS` unless the budget is spent.
+# step NAME TYPICAL LIMIT COMMAND...: run COMMAND under its timeout unless the budget is spent.
 step() {
-  local name=$1 need=$2
-  shift 2
-  if [ -n "$ONLY" ] && [[ " $ONLY " != *" ${name%%:*} "* ]]; then
-    return
+  local name=$1 typical=$2 limit=$3 left
+  shift 3
+  if [ -n "$ONLY" ] && [[ " $ONLY " != *" $name "* ]]; then
+    return 1
   fi
-  if ((SECONDS + need > BUDGET)); then
-    echo "== $name: skipped (budget)" | tee -a "$log"
-    return
+  left=$((BUDGET - SECONDS))
+  if ((left < typical)); then
+    echo "== $name: skipped (budget: ${left} s left, typically ${typical} s)" | tee -a "$log"
+    return 1
   fi
-  echo "== $name ($SECONDS s)" | tee -a "$log"
-  timeout "$need" "$@" >>"$log" 2>&1 || echo "== $name: exit $?" | tee -a "$log"
+  ((limit > left)) && limit=$left
+  echo "== $name (at $SECONDS s, timeout $limit s)" | tee -a "$log"
+  timeout "$limit" "$@" >>"$log" 2>&1
+  local status=$?
+  ((status == 0)) || echo "== $name: exit $status$( ((status == 124)) && echo ' (timeout)')" | tee -a "$log"
+  return $status
 }
 
-ours() {  # ours NAME SECONDS ARGS...: one bench_step.py line appended to ours.txt
-  local name=$1 need=$2
-  shift 2
-  step "$name" "$need" python3 benchmarks/bench_step.py --batch_size 64 --steps 10 \
-    --warmup 2 --peak_tflops "$PEAK" --json "$OUT/last.json" "$@" $EXTRA
-  [ -f "$OUT/last.json" ] && python3 -c "import json,sys; r=json.load(open(sys.argv[1])); r['name']=sys.argv[2]; print(json.dumps(r))" \
-    "$OUT/last.json" "$name" | tee -a "$OUT/ours.txt"
+# ours NAME TYPICAL LIMIT ARGS...: one bench_step.py line, named, appended to ours.txt.
+ours() {
+  local name=$1 typical=$2 limit=$3
+  shift 3
+  rm -f "$OUT/last.json"
+  # shellcheck disable=SC2086  # SIZES and EXTRA are word lists
+  step "$name" "$typical" "$limit" "$PY" benchmarks/bench_step.py $SIZES \
+    --peak_tflops "$PEAK" --json "$OUT/last.json" "$@" $EXTRA
+  [ -f "$OUT/last.json" ] && "$PY" -c "import json, sys
+result = json.load(open(sys.argv[1]))
+print(json.dumps({'name': sys.argv[2], **result}))" "$OUT/last.json" "$name" | tee -a "$OUT/ours.txt"
   rm -f "$OUT/last.json"
 }
 
-step "peer:torch.compile ViT-B, 767+1 tokens" 150 \
-  env OUT="$OUT" T=767 SMALL="${SMALL:-0}" python3 .gpu/vit_mfu.py torch_compile
-grep -h "torch_compile" "$log" | tail -1 | tee "$OUT/peer.txt"
-
-ours vit_base 100 --arch vit_base
-ours vit_base_no_dropout 100 --arch vit_base --set backbone.dropout_rate=0
-ours tx_fac_bbs 160 --arch tx_fac_bbs
-ours vit_base_attention_dropout_0.1 100 --arch vit_base --set backbone.attention_dropout_rate=0.1
-ours vit_base_785_tokens 100 --arch vit_base --set backbone.sequence_multiple=1
-ours ut_fac 160 --arch ut_fac
-ours vit_large 120 --arch vit_large
-ours wat_base 100 --arch wat_base
-KERAS_BACKEND=torch ours vit_base_keras_torch 120 --arch vit_base --steps 5
-grep -h "Failed to apply\|Traceback\|Error:" "$log" | sort | uniq -c | head -20
+# name                 typical limit  arguments
+step peer 50 110 env OUT="$OUT" T=767 "$PY" "$PEER" torch_compile
+grep -h "^torch_compile" "$log" | tail -1 | tee "$OUT/peer.txt"
+ours vit_base          50  100  --arch vit_base --jax_prng rbg
+ours vit_base_threefry 50  100  --arch vit_base --jax_prng threefry
+ours tx_fac_bbs        120 170  --arch tx_fac_bbs --jax_prng rbg
+ours ut_fac            120 170  --arch ut_fac --jax_prng rbg
+ours vit_large         70  130  --arch vit_large --jax_prng rbg
+ours wat_base          45  90   --arch wat_base --jax_prng rbg
+KERAS_BACKEND=torch ours vit_base_keras_torch 40 120 --arch vit_base --steps 5
+grep -h "Traceback\|Error:" "$log" | sort | uniq -c | sort -rn | head -20
 echo "done in $SECONDS s"

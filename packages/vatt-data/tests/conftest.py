@@ -57,13 +57,13 @@ def _write_dataset(
     os.makedirs(directory, exist_ok=True)
     encoded = [c if isinstance(c, bytes) else records.encode_clip(c) for c in clips]
     records.write_records(os.path.join(directory, records.shard_name(split, 0, 1)), encoded)
-    spec = DatasetSpec(
-        name=name,
-        splits={split: split},
-        modalities=tuple(modalities),
-        num_classes=num_classes if "label" in modalities else 0,
-        **spec_kwargs,
-    )
+    num_classes = num_classes if "label" in modalities else 0
+    return _register_spec(name, {split: split}, modalities, num_classes=num_classes, **spec_kwargs)
+
+
+def _register_spec(name: str, splits: dict[str, str], modalities, **spec_kwargs) -> DatasetSpec:
+    """Register (replacing any of that name) and return a spec of records under ``splits``."""
+    spec = DatasetSpec(name=name, splits=splits, modalities=tuple(modalities), **spec_kwargs)
     return register_dataset(spec, overwrite=True)
 
 
@@ -71,6 +71,12 @@ def _write_dataset(
 def gradient_frames():
     """``gradient_frames(num_frames, height, width, seed=0)`` -> uint8 ``[T, H, W, 3]``."""
     return _gradient_frames
+
+
+@pytest.fixture
+def register_spec():
+    """``register_spec(name, splits, modalities, **spec_fields)`` -> the registered DatasetSpec."""
+    return _register_spec
 
 
 @pytest.fixture

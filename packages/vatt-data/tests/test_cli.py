@@ -7,7 +7,6 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-import vatt.data as vd
 from vatt.data import cli, config, features, records
 
 
@@ -140,18 +139,11 @@ def test_convert_keeps_the_size_with_shorter_side_0(tmp_path):
     assert tuple(tf.image.extract_jpeg_shape(frame).numpy()) == (24, 32, 3)
 
 
-def test_validate_names_records_shorter_than_the_loader_reads(capsys, tmp_path, monkeypatch):
+def test_validate_names_records_shorter_than_the_loader_reads(
+    capsys, tmp_path, monkeypatch, register_spec
+):
     monkeypatch.chdir(tmp_path)
-    vd.register_dataset(
-        vd.DatasetSpec(
-            name="short_clips",
-            splits={"train": "train"},
-            modalities=("video", "audio"),
-            fps=10,
-            sample_rate=8000,
-        ),
-        overwrite=True,
-    )
+    register_spec("short_clips", {"train": "train"}, ("video", "audio"), fps=10, sample_rate=8000)
     clips = [(8, 0.8, "long.mp4"), (8, 0.02, "quiet.mp4"), (3, 0.8, "cut.mp4"), (8, 0.8, None)]
     examples = [
         records.encode_clip(

@@ -12,6 +12,8 @@ from vatt.data import cli
 
 RATE = 8000
 NUM_CLIPS, NUM_SHARDS = 6, 2
+# The loaders crop the 36x48 frames to 24x24 squares.
+FRAMES = dict(frame_size=24, min_resize=24)
 
 
 def _bytes(*values):
@@ -59,21 +61,20 @@ def _write_dmvr_shards(directory, prefix: str, compression: str) -> None:
 
 
 @pytest.fixture(params=["", "GZIP"], ids=["plain", "gzip"])
-def dmvr_dataset(request, tmp_path):
+def dmvr_dataset(request, tmp_path, register_spec):
     compression = request.param
     _write_dmvr_shards(tmp_path, "my_videos", compression)
     (tmp_path / "vocab.txt").write_text("<pad>\n<unk>\na\nperson\nis\ncutting\nonions\n")
-    spec = vd.DatasetSpec(
-        name="dmvr_written",
-        splits={"train": "my_videos", "test": f"my_videos@{NUM_SHARDS}"},
-        modalities=("video", "audio", "text", "label"),
+    register_spec(
+        "dmvr_written",
+        {"train": "my_videos", "test": f"my_videos@{NUM_SHARDS}"},
+        ("video", "audio", "text", "label"),
         num_classes=3,
         fps=10,
         sample_rate=RATE,
         vocabulary="vocab.txt",
         compression_type=compression,
     )
-    vd.register_dataset(spec, overwrite=True)
     return tmp_path, compression
 
 
@@ -87,12 +88,11 @@ def test_pretraining_reads_dmvr_generator_records(dmvr_dataset, video_dtype, res
         datasets=["dmvr_written"],
         data_dir=str(data_dir),
         num_frames=8,
-        frame_size=24,
-        min_resize=24,
         audio_sample_rate=RATE,
         video_dtype=video_dtype,
         resize_on_accelerator=resize_on_accelerator,
         seed=0,
+        **FRAMES,
     )
     batch = next(iter(vd.pretrain_dataset(config, batch_size=4)))
     batch = vd.finish_batch(batch, frame_size=config.frame_size)
@@ -106,12 +106,7 @@ def test_pretraining_reads_dmvr_generator_records(dmvr_dataset, video_dtype, res
 def test_classification_and_validation_of_dmvr_generator_records(dmvr_dataset):
     data_dir, _ = dmvr_dataset
     config = vd.EvalDataConfig(
-        name="dmvr_written",
-        data_dir=str(data_dir),
-        num_frames=4,
-        frame_size=24,
-        min_resize=24,
-        num_windows_test=2,
+        name="dmvr_written", data_dir=str(data_dir), num_frames=4, num_windows_test=2, **FRAMES
     )
     batches = list(
         vd.classification_dataset(config, split="test", training=False, batch_size=NUM_CLIPS)
@@ -131,7 +126,9 @@ def test_validate_reads_the_dataset_compression(dmvr_dataset, capsys):
     assert f"OK: {NUM_CLIPS} records in {NUM_SHARDS} files" in capsys.readouterr().out
 
 
-def test_audio_written_with_dmvr_generators_int32_bug_is_an_error_naming_the_record(tmp_path):
+def test_audio_written_with_dmvr_generators_int32_bug_is_an_error_naming_the_record(
+    tmp_path, register_spec
+):
     # DMVR's generate_from_file --decode_audio reads s32le bytes as float32: negative samples have
     # every exponent bit set and become NaN.
     samples = (np.sin(np.arange(RATE) / 5.0) * 2**30).astype("<i4")
@@ -143,16 +140,13 @@ def test_audio_written_with_dmvr_generators_int32_bug_is_an_error_naming_the_rec
     audio.value.extend(waveform)
     with tf.io.TFRecordWriter(str(tmp_path / "buggy-00000-of-00001")) as writer:
         writer.write(example.SerializeToString())
-    vd.register_dataset(
-        vd.DatasetSpec(
-            name="dmvr_buggy_audio",
-            splits={"test": "buggy"},
-            modalities=("video", "audio", "label"),
-            num_classes=3,
-            sample_rate=RATE,
-            classification_modality="audio",
-        ),
-        overwrite=True,
+    register_spec(
+        "dmvr_buggy_audio",
+        {"test": "buggy"},
+        ("video", "audio", "label"),
+        num_classes=3,
+        sample_rate=RATE,
+        classification_modality="audio",
     )
     config = vd.EvalDataConfig(
         name="dmvr_buggy_audio", data_dir=str(tmp_path), audio_sample_rate=RATE, num_frames=4
@@ -163,17 +157,9 @@ def test_audio_written_with_dmvr_generators_int32_bug_is_an_error_naming_the_rec
         next(iter(vd.classification_dataset(config, split="test", training=False, batch_size=1)))
 
 
-def test_compressed_shards_without_compression_type_name_the_fix(tmp_path):
+def test_compressed_shards_without_compression_type_name_the_fix(tmp_path, register_spec):
     _write_dmvr_shards(tmp_path, "zipped", "GZIP")
-    vd.register_dataset(
-        vd.DatasetSpec(
-            name="dmvr_gzip_undeclared",
-            splits={"test": "zipped"},
-            modalities=("video", "label"),
-            num_classes=3,
-        ),
-        overwrite=True,
-    )
+    register_spec("dmvr_gzip_undeclared", {"test": "zipped"}, ("video", "label"), num_classes=3)
     config = vd.EvalDataConfig(name="dmvr_gzip_undeclared", data_dir=str(tmp_path))
     with pytest.raises(ValueError, match="looks GZIP-compressed: set compression_type='GZIP'"):
         vd.classification_dataset(config, split="test", training=False, batch_size=2)

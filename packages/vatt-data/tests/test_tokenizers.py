@@ -48,6 +48,12 @@ def test_word_vocabulary_with_explicit_ids_and_its_errors(tmp_path):
         WordTokenizer(str(path))
     with pytest.raises(FileNotFoundError, match="missing.txt"):
         WordTokenizer(str(tmp_path / "missing.txt"))
+    path.write_text("<pad>\n<unk>\nhello\n")
+    for flag, token in (("prepend_bos", "BOS"), ("append_eos", "EOS")):
+        with pytest.raises(ValueError, match=rf"ids.txt has no {token} token \({flag}\)"):
+            WordTokenizer(str(path)).string_tensor_to_indices(
+                tf.constant(["hello"]), **{flag: True}
+            )
 
 
 def test_bert_tokenizer_word_pieces(tmp_path):

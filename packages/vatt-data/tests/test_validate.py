@@ -218,10 +218,9 @@ def _clip(num_frames, num_samples, name, level=0.1):
     return records.encode_clip(records.Clip(frames, waveform, media_id=name))
 
 
-def test_short_records_are_listed_and_the_loader_loops_exactly_those(tmp_path):
-    spec = vd.register_dataset(
-        _spec("boundary", modalities=("video", "audio"), fps=20, sample_rate=8000),
-        overwrite=True,
+def test_short_records_are_listed_and_the_loader_loops_exactly_those(tmp_path, register_spec):
+    spec = register_spec(
+        "boundary", {"train": "train"}, ("video", "audio"), fps=20, sample_rate=8000
     )
     # 3 frames at stride 1 x int(20 // 10): 5 frames; 0.01 s at 8 kHz: 80 samples.
     loader = config.PretrainDataConfig(

@@ -136,6 +136,18 @@ def _logit_model(inputs):
     return {"logits": inputs["video"]}
 
 
+def _multiview(logits, labels, num_views, *, multi_label):
+    """multiview_results of one batch whose video inputs are the logits themselves."""
+    batch = {
+        "video": tf.constant(logits),
+        "label": tf.constant(labels),
+        "num_views": tf.constant(num_views, tf.int32),
+    }
+    return multiview_results(
+        _logit_model, [batch], multi_label=multi_label, description="t", progress=False
+    )
+
+
 def test_multiview_results_average_logits_per_clip():
     # Two clips x 3 views; per-view argmax disagrees, the mean over views decides.
     logits = np.array(
@@ -150,14 +162,7 @@ def test_multiview_results_average_logits_per_clip():
         dtype=np.float32,
     )
     labels = np.array([[0.0, 1.0, 0.0], [0.0, 1.0, 0.0]], dtype=np.float32)
-    batch = {
-        "video": tf.constant(logits),
-        "label": tf.constant(labels),
-        "num_views": tf.constant(3, tf.int32),
-    }
-    results = multiview_results(
-        _logit_model, [batch], multi_label=False, description="t", progress=False
-    )
+    results = _multiview(logits, labels, 3, multi_label=False)
     assert results["top_1_accuracy"] == 0.5
     assert results["num_clips"] == 2 and results["num_views"] == 3
     mean = logits.reshape(2, 3, 3).mean(1)
@@ -170,14 +175,7 @@ def test_multiview_results_multi_label_uses_sigmoid_of_mean_logits():
     logits = rng.normal(size=(20 * 4, 5)).astype(np.float32)
     labels = (rng.random((20, 5)) < 0.4).astype(np.float32)
     labels[0], labels[1] = 1.0, 0.0  # every class has positives and negatives
-    batch = {
-        "video": tf.constant(logits),
-        "label": tf.constant(labels),
-        "num_views": tf.constant(4, tf.int32),
-    }
-    results = multiview_results(
-        _logit_model, [batch], multi_label=True, description="t", progress=False
-    )
+    results = _multiview(logits, labels, 4, multi_label=True)
     probabilities = scipy.special.expit(logits.reshape(20, 4, 5).mean(1))
     assert results["mAP"] == pytest.approx(
         sk_metrics.average_precision_score(labels, probabilities, average="macro")

@@ -5,7 +5,6 @@ names of their own, so that the tiny models of vatt-models read them as they are
 """
 
 import dataclasses
-import hashlib
 import json
 import os
 import pathlib
@@ -275,16 +274,8 @@ def test_run_and_watch_take_a_relative_run_directory(pretrain_run, in_tmp_dir, c
     assert "evaluated steps: [10]" in capsys.readouterr().out
 
 
-def _hashes(folder):
-    return {
-        str(path.relative_to(folder)): hashlib.sha256(path.read_bytes()).hexdigest()
-        for path in sorted(folder.rglob("*"))
-        if path.is_file()
-    }
-
-
 def test_a_run_trained_here_evaluates_from_elsewhere_and_survives_a_bad_resume(
-    data_dir, in_tmp_dir, monkeypatch, capsys
+    data_dir, in_tmp_dir, monkeypatch, capsys, file_hashes
 ):
     """vatt-train with relative paths in one working directory; a resume with a change its
     checkpoints do not fit is refused and leaves the run byte for byte; vatt-eval from another
@@ -310,16 +301,16 @@ def test_a_run_trained_here_evaluates_from_elsewhere_and_survives_a_bad_resume(
     train = ["pretrain", "--model_dir", "runs/pt", "--strategy_type", "one_device"]
     assert train_main([*train, "--config_file", "tiny.yaml"]) == 0
     run = in_tmp_dir / "train_here" / "runs" / "pt"
-    before = _hashes(run)
+    before = file_hashes(run)
     capsys.readouterr()
 
-    change = "model.video_model_kwargs.d_model=64"
+    change = "model.video.d_model=64"
     assert train_main([*train, "--config_file", "tiny.yaml", "--params_override", change]) == 2
     err = capsys.readouterr().err
     (line,) = [line for line in err.splitlines() if line.startswith("vatt-train")]
-    assert "model.video_model_kwargs.d_model: recorded 32, requested 64" in line
+    assert "model.video.d_model: recorded 32, requested 64" in line
     assert "new --model_dir" in line
-    assert _hashes(run) == before
+    assert file_hashes(run) == before
 
     (in_tmp_dir / "elsewhere").mkdir()
     monkeypatch.chdir(in_tmp_dir / "elsewhere")

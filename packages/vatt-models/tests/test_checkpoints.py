@@ -222,11 +222,19 @@ def test_cli_reports_a_bad_override_without_a_traceback(tmp_path, capsys):
         ]
     )
     assert status == 2
-    assert "no field 'd_modle'" in capsys.readouterr().err
+    assert "has no key 'd_modle'" in capsys.readouterr().err
 
 
-def test_override_parsing_builds_nested_yaml_values():
-    assert cli.parse_override("backbone.d_model=32") == {"backbone": {"d_model": 32}}
-    assert cli.parse_override("freeze_backbone=true") == {"freeze_backbone": True}
+def test_override_grammar_is_vatt_trains():
+    """--override and vatt-train --params_override read one grammar: 1e-4 is a float in both."""
+    from vatt.core.config import parse_overrides
+
+    assert parse_overrides("backbone.d_model=32") == {"backbone": {"d_model": 32}}
+    assert parse_overrides("freeze_backbone=true,cls_dropout_rate=1e-4") == {
+        "freeze_backbone": True,
+        "cls_dropout_rate": 1e-4,
+    }
+    config = vatt.models.get_config("vit_base").replace(**parse_overrides("cls_dropout_rate=1e-4"))
+    assert config.cls_dropout_rate == 1e-4
     with pytest.raises(ValueError, match="dotted.key=value"):
-        cli.parse_override("num_classes")
+        parse_overrides("num_classes", flag="--override")

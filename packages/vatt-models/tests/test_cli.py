@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from vatt.models.quiet import is_startup_noise
+from vatt.core.quiet import is_startup_noise
 
 
 def _python(code: str, **env: str) -> subprocess.CompletedProcess:
@@ -53,7 +53,7 @@ def test_list_prints_no_tensorflow_startup_lines():
 def test_a_level_the_user_sets_is_kept():
     code = (
         "import os\n"
-        "from vatt.models.quiet import import_tensorflow_quietly\n"
+        "from vatt.core.quiet import import_tensorflow_quietly\n"
         "import_tensorflow_quietly()\n"
         "print(os.environ['TF_CPP_MIN_LOG_LEVEL'], 'VATT_DEFAULT_TF_CPP_MIN_LOG_LEVEL' in os.environ)"
     )

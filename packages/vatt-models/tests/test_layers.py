@@ -213,3 +213,48 @@ def test_encoder_checkpoint_paths_follow_the_original_attribute_names():
         "tx/final_layer_norm/beta",
     } <= set(paths)
     assert paths["tx/layers/1/feed_forward/mlp/wo/kernel"].shape == (8, 4)
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: TemporalEmbeddings(6, max_temporal_buckets=5, dropout_rate=0.2),
+        lambda: SpatioTemporalEmbeddings(
+            4, max_temporal_buckets=2, max_vertical_buckets=3, max_horizontal_buckets=5
+        ),
+        lambda: SpectroTemporalEmbeddings(4, max_temporal_buckets=3, max_spectoral_buckets=4),
+        lambda: DropToken(0.5, max_tokens=8, seed=3, sequence_multiple=4, extra_tokens=1),
+        lambda: MultiHeadAttention(6, 2, d_kv=4, use_bias=False, kernel_initializer="he_normal"),
+        lambda: DenseActivationDense(3, 5, activation="geglu", dropout_rate=0.3),
+        lambda: TransformerEncoder(
+            2, 4, 1, 4, 8, "relu", attention_dropout_rate=0.2, pre_norm=False
+        ),
+    ],
+    ids=lambda make: make.__code__.co_names[0],
+)
+def test_layers_rebuild_from_their_config_with_the_same_weights(make):
+    layer = make()
+    if not layer.built:
+        layer.build()
+    config = layer.get_config()
+    rebuilt = type(layer).from_config(config)
+    if not rebuilt.built:
+        rebuilt.build()
+    assert rebuilt.get_config() == config
+    assert [(w.path, w.shape) for w in rebuilt.weights] == [
+        (w.path, w.shape) for w in layer.weights
+    ]
+
+
+def test_encoder_passes_its_arguments_to_every_layer_and_rejects_unknown_ones():
+    encoder = TransformerEncoder(3, 8, 2, d_kv=4, d_ff=16, use_bias=False, dtype="float32")
+    assert encoder.num_layers == 3 and encoder.d_model == 8 and not encoder.use_bias
+    assert all(
+        layer.arguments() == encoder.encoder_layers[0].arguments()
+        for layer in encoder.encoder_layers
+    )
+    assert encoder.get_config()["d_ff"] == 16 and encoder.get_config()["num_heads"] == 2
+    with pytest.raises(ValueError, match="num_layers must be at least 1"):
+        TransformerEncoder(0, 8, 2, 4, 16)
+    with pytest.raises(ValueError, match="d_ffn"):
+        TransformerEncoder(1, 8, 2, d_kv=4, d_ffn=16)

@@ -5,8 +5,11 @@ import numpy as np
 import pytest
 from backend_helpers import to_numpy, trainable_gradients
 
+from vatt.core.config import ConfigError
+from vatt.models.backbones import ViTConfig
+from vatt.models.cnn import I3DConfig
 from vatt.models.multimodal import MultimodalConfig, PretrainingModel, UnifiedFACConfig
-from vatt.models.registry import build, get_config, tiny_overrides
+from vatt.models.registry import build, get_config, list_archs, tiny_overrides, tower_config
 
 B, K, L = 2, 2, 16
 
@@ -99,7 +102,7 @@ def test_variants_pick_the_original_backbones():
     config = get_config("ut_fac")
     assert config.unified_backbone == "ut_medium"
     assert (config.head.va_dim, config.head.vat_dim) == (512, 256)
-    assert config.backbone_config().d_model == 1024
+    assert config.unified.d_model == 1024
 
 
 def _head_loss(outputs):
@@ -123,7 +126,7 @@ def test_missing_text_gives_no_text_outputs_and_spectrogram_audio_is_read():
     model = _tiny(
         "tx_fac",
         audio_backbone="spt_base",
-        audio_model_kwargs={
+        audio={
             "d_model": 32,
             "d_kv": 8,
             "d_ff": 64,
@@ -163,11 +166,71 @@ def test_config_yaml_round_trip_and_validation(tmp_path):
     ut = get_config("ut_fac", **tiny_overrides("ut_fac"))
     ut.to_yaml(tmp_path / "ut.yaml")
     assert UnifiedFACConfig.from_yaml(tmp_path / "ut.yaml") == ut
-    with pytest.raises(ValueError, match="unknown video backbone 'vit_huge'"):
-        get_config("tx_fac", video_backbone="vit_huge")
-    with pytest.raises(KeyError, match="ViTConfig has no field 'depth'"):
-        get_config("tx_fac", video_model_kwargs={"depth": 3})
-    with pytest.raises(ValueError, match="unknown unified backbone"):
+    with pytest.raises(ConfigError, match="video has no key 'depth'; valid keys: .*d_model"):
+        get_config("tx_fac", video={"depth": 3})
+    with pytest.raises(ConfigError, match="unknown unified tower 'ut_small'; valid .*ut_medium"):
         get_config("ut_fac", unified_backbone="ut_small")
-    with pytest.raises(KeyError, match="head has no field 'd_model'"):
+    with pytest.raises(ConfigError, match="head has no key 'd_model'"):
         get_config("ut_fac", head={"d_model": 3})
+    with pytest.raises(ValueError, match="video is a ViTConfig but video_backbone='i3d' takes"):
+        MultimodalConfig(video_backbone="i3d", video=ViTConfig())
+
+
+def test_mmv_fac_round_trips_through_yaml_with_its_cnn_towers(tmp_path):
+    config = get_config("mmv_fac", **tiny_overrides("mmv_fac"))
+    config.to_yaml(tmp_path / "mmv.yaml")
+    loaded = MultimodalConfig.from_yaml(tmp_path / "mmv.yaml")
+    assert loaded == config and isinstance(loaded.video, I3DConfig)
+
+
+@pytest.mark.parametrize("tower", ["video", "audio", "text"])
+def test_unknown_tower_name_lists_the_valid_towers(tower):
+    expected = {"video": "vit_base", "audio": "spt_base", "text": "t5_small"}[tower]
+    with pytest.raises(ConfigError, match=f"unknown {tower} tower 'nope'; valid .*{expected}"):
+        get_config("tx_fac", **{f"{tower}_backbone": "nope"})
+    assert expected in list_archs(tower=tower)
+    assert "tx_fac" not in list_archs(tower=tower)
+    with pytest.raises(ValueError, match=f"unknown {tower} tower 'tx_fac'"):
+        tower_config("tx_fac", tower)
+
+
+def test_a_tower_config_is_the_backbone_config_of_its_arch():
+    assert tower_config("vit_base", "video") == get_config("vit_base").backbone
+    assert tower_config("t5_small", "text") == get_config("t5_small")
+    assert tower_config("ut_base", "unified") == get_config("ut_base")
+    with pytest.raises(ValueError, match="tower 'image' is not one of video, audio, text"):
+        tower_config("vit_base", "image")
+
+
+def test_switching_a_tower_by_name_gives_that_towers_defaults():
+    for name in ("vit_base", "vit_large", "i3d"):
+        config = get_config("tx_fac", video_backbone=name)
+        assert config.video == tower_config(name, "video") == get_config(name).backbone
+    # the tower's own overrides apply over the new defaults
+    config = get_config("tx_fac", video_backbone="vit_base", video={"num_layers": 2})
+    assert (config.video.d_model, config.video.num_layers) == (768, 2)
+    config = get_config("tx_fac", audio_backbone="resnet2d_101", text_backbone="bert_base")
+    assert config.audio == get_config("resnet2d_101").backbone
+    assert config.text == get_config("bert_base")
+    assert get_config("ut_fac", unified_backbone="ut_large").unified == get_config("ut_large")
+
+
+def test_drop_token_rate_has_one_path_standalone_and_in_a_pretraining_model():
+    standalone = get_config("vit_base", **{"backbone.patch_sampling_rate": 0.25}).backbone
+    tower = get_config("tx_fac_bbs", **{"video.patch_sampling_rate": 0.25}).video
+    assert isinstance(tower, ViTConfig) and standalone == tower
+    assert standalone.patch_sampling_rate == tower.patch_sampling_rate == 0.25
+    for arch, key in (("vit_base", "backbone"), ("tx_fac", "video"), ("ut_fac", "unified")):
+        with pytest.raises(ConfigError, match=r"patch_sampling_rate must be in \(0, 1\]"):
+            get_config(arch, **{f"{key}.patch_sampling_rate": 1.5})
+        config = get_config(arch, **{f"{key}.patch_sampling_rate": 1.0})  # keeps every token
+        assert getattr(config, key).patch_sampling_rate == 1.0
+
+
+def test_the_original_model_kwargs_keys_still_work_with_a_deprecation_warning():
+    with pytest.warns(DeprecationWarning, match="video_model_kwargs is deprecated; use .*video"):
+        config = get_config("tx_fac", video_model_kwargs={"patch_sampling_rate": 0.25})
+    assert config.video.patch_sampling_rate == 0.25
+    with pytest.warns(DeprecationWarning, match="unified_model_kwargs is deprecated"):
+        config = get_config("ut_fac", unified_model_kwargs={"num_layers": 2})
+    assert config.unified.num_layers == 2

@@ -37,7 +37,7 @@ def _config_from_fixture(name: str):
         return UnifiedFACConfig.from_dict(
             {
                 "unified_backbone": backbone["unified_backbone"],
-                "unified_model_kwargs": backbone["unified_model_kwargs"],
+                "unified": backbone["unified_model_kwargs"],
                 "head": _head_config(original),
             }
         )
@@ -46,9 +46,9 @@ def _config_from_fixture(name: str):
             "video_backbone": backbone["video_backbone"],
             "audio_backbone": backbone["audio_backbone"],
             "text_backbone": backbone["text_backbone"],
-            "video_model_kwargs": backbone["video_model_kwargs"],
-            "audio_model_kwargs": backbone["audio_model_kwargs"],
-            "text_model_kwargs": backbone["text_model_kwargs"],
+            "video": backbone["video_model_kwargs"],
+            "audio": backbone["audio_model_kwargs"],
+            "text": backbone["text_model_kwargs"],
             "head": _head_config(original),
         }
     )

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from backend_helpers import to_numpy
 
+from vatt.core.config import ConfigError
 from vatt.models.checkpoints import load_official_checkpoint
 from vatt.models.registry import build, get_config, tiny_overrides
 from vatt.models.text import (
@@ -196,7 +197,7 @@ def test_bad_configs_and_inputs_are_rejected(tmp_path):
         TextConfig(encoder="gpt")
     with pytest.raises(ValueError, match="d_pre_proj 64 must equal d_model 512"):
         get_config("t5_small", d_pre_proj=64)
-    with pytest.raises(KeyError, match="no field 'depth'"):
+    with pytest.raises(ConfigError, match="TextConfig has no key 'depth'"):
         get_config("t5_small", depth=3)
     model = _tiny("t5_small")
     with pytest.raises(ValueError, match=r"\[N, L\] or \[B, K, L\]"):

@@ -118,8 +118,8 @@ def test_serialisation_round_trip(tmp_path):
 
 
 def test_config_validation():
-    with pytest.raises(ValueError, match="patch_sampling_rate"):
-        UnifiedConfig(patch_sampling_rate=1.0)
+    with pytest.raises(ValueError, match=r"patch_sampling_rate must be in \(0, 1\]"):
+        UnifiedConfig(patch_sampling_rate=1.5)
     with pytest.raises(KeyError, match="needs at least one of the batch keys"):
         _tiny_ut()({"label": np.zeros((2, 3), "float32")})
 

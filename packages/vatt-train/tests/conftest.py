@@ -1,8 +1,14 @@
-"""Two logical CPU devices (so MirroredStrategy has two replicas) and shared tiny-run helpers."""
+"""Two logical CPU devices (so MirroredStrategy has two replicas) and shared tiny-run helpers.
+
+The helper modules of this folder (``train_helpers``) are importable by the tests.
+"""
 
 import os
+import pathlib
+import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+sys.path.insert(0, str(pathlib.Path(__file__).parent))
 
 import tensorflow as tf  # noqa: E402
 
@@ -21,13 +27,6 @@ NUM_FRAMES, FRAME_SIZE, AUDIO_SECONDS, AUDIO_TOKENS = 4, 32, 0.08, 30
 VIDEO_GRID = {"max_temporal_buckets": 2, "max_vertical_buckets": 4, "max_horizontal_buckets": 4}
 # No dropout and no DropToken, so that runs with different replica counts are comparable.
 DETERMINISTIC = {"dropout_rate": 0.0}
-
-
-@pytest.fixture
-def in_tmp_dir(tmp_path, monkeypatch):
-    """Run the test inside ``tmp_path``, so that it passes relative paths as users type them."""
-    monkeypatch.chdir(tmp_path)
-    return tmp_path
 
 
 @pytest.fixture(scope="session")
@@ -57,19 +56,19 @@ def pretrain_overrides(synthetic_dir) -> dict:
     return {
         "model": {
             **tiny,
-            "video_model_kwargs": {
-                **tiny["video_model_kwargs"],
+            "video": {
+                **tiny["video"],
                 **VIDEO_GRID,
                 **DETERMINISTIC,
                 "random_patch_sampling": False,
             },
-            "audio_model_kwargs": {
-                **tiny["audio_model_kwargs"],
+            "audio": {
+                **tiny["audio"],
                 **DETERMINISTIC,
                 "max_temporal_buckets": AUDIO_TOKENS,
                 "random_patch_sampling": False,
             },
-            "text_model_kwargs": {**tiny["text_model_kwargs"], **DETERMINISTIC},
+            "text": {**tiny["text"], **DETERMINISTIC},
         },
         "data": {"train": {**_video_data(synthetic_dir), "datasets": ["synthetic"]}},
         "train": {

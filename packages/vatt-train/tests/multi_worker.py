@@ -11,23 +11,12 @@ import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
+from train_helpers import without_dropout  # noqa: E402
 
 import vatt.train  # noqa: E402
-from vatt.train import builders  # noqa: E402
-
-_build_model = builders.build_model
-
-
-def _build_without_dropout(config):
-    # As test_training's deterministic_models: vatt-models' positional dropout is fixed at 0.1.
-    model = _build_model(config)
-    for layer in model._flatten_layers():
-        if isinstance(layer, keras.layers.Dropout):
-            layer.rate = 0.0
-    return model
+from vatt.train import precision  # noqa: E402
 
 
 def main(config_dir: str, examples_path: str, model_dir: str, history_path: str) -> None:
@@ -44,7 +33,7 @@ def main(config_dir: str, examples_path: str, model_dir: str, history_path: str)
             context.get_per_replica_batch_size(batch_size), drop_remainder=True
         ).repeat()
 
-    builders.build_model = _build_without_dropout
+    precision.build_model = without_dropout(precision.build_model)  # as test_training's runs
     result = vatt.train.train(config, model_dir, dataset_fn=dataset_fn)
     with open(history_path, "w") as out:
         json.dump(result.history, out)

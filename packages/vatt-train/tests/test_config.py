@@ -5,7 +5,9 @@ import dataclasses
 import pytest
 import yaml
 
+import vatt.models
 import vatt.train
+from vatt.core.config import ConfigError, apply_overrides, parse_overrides
 from vatt.train.config import FinetuneDataConfig, PretrainDataConfig
 from vatt.train.optim_config import (
     AdamConfig,
@@ -14,7 +16,6 @@ from vatt.train.optim_config import (
     MomentumConfig,
     StepCosineWarmupConfig,
 )
-from vatt.train.overrides import ConfigError, apply_overrides, parse_params_override
 
 
 def test_pretrain_defaults_are_the_originals():
@@ -77,7 +78,7 @@ def test_every_field_has_a_default_factory_so_configs_are_independent():
     ],
 )
 def test_params_override_forms_give_the_same_mapping(text):
-    assert parse_params_override(text) == {
+    assert parse_overrides(text) == {
         "train": {"total_steps": 20},
         "schedule": {"learning_rate_levels": [2e-4, 1e-4]},
         "data": {"train": {"datasets": ["a"]}},
@@ -88,7 +89,7 @@ def test_lists_and_tuples_are_overridable():
     config = vatt.train.resolve_config(
         "pretrain",
         "tx_fac",
-        params_override=parse_params_override(
+        params_override=parse_overrides(
             "train.total_steps=400000,schedule.learning_rate_levels=[2e-4,1e-4,1e-5],"
             "schedule.learning_rate_steps=[5000,100000,300000],data.train.datasets=[howto100m]"
         ),
@@ -132,9 +133,18 @@ def test_unknown_class_name_lists_the_valid_names():
 @pytest.mark.parametrize(
     ("override", "message"),
     [
-        ({"train.total_steps": "many"}, r"train.total_steps expects a int like 500000, got 'many'"),
-        ({"train.total_steps": 1.5}, r"expects a int"),
-        ({"loss.temperature": True}, r"loss.temperature expects a float"),
+        (
+            {"train.total_steps": "many"},
+            r"train.total_steps: Value 'many' of type 'str' could not be converted to Integer",
+        ),
+        (
+            {"train.total_steps": 1.5},
+            r"train.total_steps: Value '1.5' .* could not be converted to Integer",
+        ),
+        (
+            {"loss.temperature": True},
+            r"loss.temperature: Value 'True' .* could not be converted to Float",
+        ),
         ({"train": 3}, r"config.train is a section .*override it with a mapping"),
         ({"train.non_finite_loss": "ignore"}, r"train.non_finite_loss = 'ignore' is invalid"),
         ({"strategy.type": "horovod"}, r"strategy.type = 'horovod' is invalid"),
@@ -163,17 +173,44 @@ def test_config_file_then_params_override(tmp_path):
         vatt.train.resolve_config("pretrain", "tx_fac", config_file=tmp_path / "missing.yaml")
 
 
-def test_model_section_overrides_tower_kwargs_by_merging():
+def test_a_tower_is_chosen_by_name_then_its_own_typed_config_is_overridden():
     config = vatt.train.resolve_config(
         "pretrain",
         "tx_fac",
-        params_override=parse_params_override(
-            "model.video_backbone=vit_base,model.video_model_kwargs.num_layers=2,"
-            "model.video_model_kwargs.d_model=64"
+        params_override=parse_overrides(
+            "model.video_backbone=vit_base,model.video.num_layers=2,model.video.d_model=64"
         ),
     )
+    base = vatt.models.tower_config("vit_base", "video")
     assert config.model.video_backbone == "vit_base"
-    assert config.model.video_model_kwargs == {"num_layers": 2, "d_model": 64}
+    assert config.model.video == base.replace(num_layers=2, d_model=64)
+
+
+def test_one_knob_one_path_on_a_standalone_backbone_and_inside_a_pretraining_model():
+    standalone = vatt.train.resolve_config(
+        "finetune",
+        "vit_base",
+        params_override=parse_overrides("model.backbone.patch_sampling_rate=0.3"),
+    )
+    nested = vatt.train.resolve_config(
+        "pretrain",
+        "tx_fac_bbs",
+        params_override=parse_overrides("model.video.patch_sampling_rate=0.3"),
+    )
+    assert standalone.model.backbone == nested.model.video
+    assert nested.model.video.patch_sampling_rate == 0.3
+
+
+def test_the_old_tower_kwargs_key_still_works_and_names_the_new_one():
+    with pytest.warns(
+        DeprecationWarning, match=r"model.video_model_kwargs is deprecated; use .*model.video"
+    ):
+        config = vatt.train.resolve_config(
+            "pretrain",
+            "tx_fac",
+            params_override=parse_overrides("model.video_model_kwargs.num_layers=2"),
+        )
+    assert config.model.video.num_layers == 2
 
 
 def test_finetune_num_classes_follows_the_dataset():
@@ -193,7 +230,7 @@ def test_run_config_round_trip(tmp_path):
     config = vatt.train.resolve_config(
         "finetune",
         "wat_base",
-        params_override=parse_params_override(
+        params_override=parse_overrides(
             "data.train.name=audioset,optimizer.name=adam,train.total_steps=10,"
             "schedule.warmup_steps=2,model.backbone.num_layers=2"
         ),

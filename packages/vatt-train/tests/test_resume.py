@@ -4,7 +4,7 @@ import pytest
 
 import vatt.models
 import vatt.train
-from vatt.train.overrides import merge_mappings
+from vatt.core.config import merge_mappings
 from vatt.train.resume import check_resume, config_changes
 
 
@@ -59,7 +59,7 @@ def test_safe_changes_are_allowed_and_returned(recorded):
 @pytest.mark.parametrize(
     ("override", "named"),
     [
-        ({"model": {"video_model_kwargs": {"d_model": 64}}}, "model.video_model_kwargs.d_model"),
+        ({"model": {"video": {"d_model": 64}}}, "model.video.d_model"),
         ({"model": {"head": {"va_dim": 8}}}, "model.head.va_dim"),
         ({"optimizer": {"name": "momentum"}}, "optimizer.name: recorded 'adam'"),
         ({"optimizer": {"beta_1": 0.5}}, "optimizer.beta_1: recorded 0.9, requested 0.5"),

@@ -2,6 +2,7 @@
 
 import math
 
+import keras
 import numpy as np
 import pytest
 
@@ -80,3 +81,21 @@ def test_cosine_with_warmup_matches_the_original_and_stays_at_zero():
 def test_constant_with_warmup():
     schedule = ConstantWithWarmup(1e-3, warmup_steps=10)
     assert [float(schedule(s)) for s in (0, 5, 10, 10**6)] == pytest.approx([0, 5e-4, 1e-3, 1e-3])
+
+
+@pytest.mark.parametrize(
+    "schedule",
+    [
+        ConstantWithWarmup(1e-3, warmup_steps=10, warmup_learning_rate=1e-5),
+        CosineWithWarmup(1e-3, total_steps=100, warmup_steps=10),
+        StepCosineWithWarmup([1e-3, 5e-4], [10, 60], total_steps=100, warmup_steps=10),
+    ],
+    ids=lambda schedule: type(schedule).__name__,
+)
+def test_schedules_round_trip_through_keras_serialization(schedule):
+    restored = keras.optimizers.schedules.deserialize(
+        keras.optimizers.schedules.serialize(schedule)
+    )
+    assert type(restored) is type(schedule) and restored.get_config() == schedule.get_config()
+    steps = (0, 5, 10, 50, 100, 200)
+    assert [float(restored(s)) for s in steps] == [float(schedule(s)) for s in steps]

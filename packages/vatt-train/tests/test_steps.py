@@ -26,6 +26,35 @@ def _squared_error(outputs, batch):
     return {"error": error, "total": error}
 
 
+def _step_runner(
+    strategy, make_model, example, make_optimizer, objective, terms, groups, **options
+):
+    """A StepRunner of ``make_model()`` (built on ``example``) and ``make_optimizer()``, made under
+    ``strategy``; ``groups(model)`` are its clip groups."""
+    with strategy.scope():
+        model = make_model()
+        model(example)
+        optimizer = make_optimizer()
+        optimizer.build(model.trainable_variables)
+        step = tf.Variable(0, dtype=tf.int64)
+        skipped = tf.Variable(0, dtype=tf.int64)
+    return StepRunner(
+        strategy, model, optimizer, objective, terms, groups(model), step, skipped, **options
+    )
+
+
+def _batches(strategy, examples, global_batch_size):
+    """The examples in global batches of ``global_batch_size`` over ``strategy``, repeated."""
+    dataset = strategy.distribute_datasets_from_function(
+        lambda context: (
+            tf.data.Dataset.from_tensor_slices(examples)
+            .batch(context.get_per_replica_batch_size(global_batch_size))
+            .repeat()
+        )
+    )
+    return iter(dataset)
+
+
 def _runner(
     strategy,
     x,
@@ -37,36 +66,21 @@ def _runner(
     flags=None,
     count_keys=(),
 ):
-    with strategy.scope():
-        model = Toy()
-        model({"x": x[:1]})
-        optimizer = keras.optimizers.SGD(learning_rate)
-        optimizer.build(model.trainable_variables)
-        step = tf.Variable(0, dtype=tf.int64)
-        skipped = tf.Variable(0, dtype=tf.int64)
-    runner = StepRunner(
+    runner = _step_runner(
         strategy,
-        model,
-        optimizer,
+        Toy,
+        {"x": x[:1]},
+        lambda: keras.optimizers.SGD(learning_rate),
         _squared_error,
         ["error", "total"],
-        [
+        lambda model: [
             ClipGroup(model.body.trainable_variables, clip_norms[0]),
             ClipGroup(model.cls.trainable_variables, clip_norms[1]),
         ],
-        step,
-        skipped,
         stop_on_non_finite=stop,
         count_keys=count_keys,
     )
-    dataset = strategy.distribute_datasets_from_function(
-        lambda context: (
-            tf.data.Dataset.from_tensor_slices({"x": x, "y": y, **(flags or {})})
-            .batch(context.get_per_replica_batch_size(len(y)))
-            .repeat()
-        )
-    )
-    return runner, iter(dataset)
+    return runner, _batches(strategy, {"x": x, "y": y, **(flags or {})}, len(y))
 
 
 def _data(poison=False):
@@ -171,34 +185,19 @@ def _contrastive_losses(strategy, num_calls=3, jit_compile=False):
         if strategy.num_replicas_in_sync > 1
         else None
     )
-    with strategy.scope():
-        model = ToyPretraining()
-        model({k: v[:2] for k, v in data.items()})
-        optimizer = keras.optimizers.Adam(1e-2)
-        optimizer.build(model.trainable_variables)
-        step = tf.Variable(0, dtype=tf.int64)
-        skipped = tf.Variable(0, dtype=tf.int64)
-    runner = StepRunner(
+    runner = _step_runner(
         strategy,
-        model,
-        optimizer,
+        ToyPretraining,
+        {k: v[:2] for k, v in data.items()},
+        lambda: keras.optimizers.Adam(1e-2),
         lambda outputs, batch: vatt.losses.pretrain_objective(
             outputs, batch, vid_txt_weight=0.0, gather=gather
         ),
         ["vid_aud", "total"],
-        [ClipGroup(model.video.trainable_variables, 0.1)],
-        step,
-        skipped,
+        lambda model: [ClipGroup(model.video.trainable_variables, 0.1)],
         jit_compile=jit_compile,
     )
-    dataset = strategy.distribute_datasets_from_function(
-        lambda context: (
-            tf.data.Dataset.from_tensor_slices(data)
-            .batch(context.get_per_replica_batch_size(16))
-            .repeat()
-        )
-    )
-    iterator = iter(dataset)
+    iterator = _batches(strategy, data, 16)
     return [runner.run(iterator, 4).mean_terms["total"] for _ in range(num_calls)]
 
 

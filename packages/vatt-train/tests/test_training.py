@@ -12,10 +12,12 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from train_helpers import without_dropout
 
 import vatt.data
 import vatt.train
 from vatt.data import synthetic
+from vatt.train import inputs, objective
 
 FIXTURES = pathlib.Path(__file__).parent / "fixtures"
 
@@ -32,25 +34,11 @@ def pretrain_examples(pretrain_config, batch_to_numpy):
     return batch_to_numpy(next(iter(dataset)))
 
 
-def _without_dropout(build_model):
-    """vatt-models keeps the original's fixed 0.1 dropout on positional embeddings, which no
-    config turns off; runs that must match across replica counts may draw no random numbers."""
-
-    def build(config):
-        model = build_model(config)
-        for layer in model._flatten_layers():
-            if isinstance(layer, keras.layers.Dropout):
-                layer.rate = 0.0
-        return model
-
-    return build
-
-
 @pytest.fixture(scope="module")
 def deterministic_models():
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(
-            vatt.train.builders, "build_model", _without_dropout(vatt.train.builders.build_model)
+            vatt.train.precision, "build_model", without_dropout(vatt.train.precision.build_model)
         )
         yield
 
@@ -191,13 +179,13 @@ def test_finetuning_backbone_initialised_from_our_pretraining_run(
         "vit_base",
         params_override={
             **finetune_overrides,
-            "model": {"backbone": pretrained.config.tower_configs()["video"].to_dict()},
+            "model": {"backbone": pretrained.config.video.to_dict()},
         },
     )
     classifier = vatt.train.build_model(config)
     loaded = vatt.train.initialize_from_pretrained(classifier, run_dir / "ckpt-8")
     assert len(loaded) == len(classifier.backbone.weights)
-    prepare = vatt.train.builders.batch_preparation(pretrain_config)
+    prepare = inputs.batch_preparation(pretrain_config)
     video = prepare(pretrain_examples)["video"].numpy()[:2]
     expected = pretrained({"video": tf.constant(video)}, training=False)["backbone"]["video"]
     np.testing.assert_allclose(
@@ -265,7 +253,7 @@ def test_finetuning_from_an_official_checkpoint_stops_at_an_injected_nan(
             "train": {**fixture_sized_finetune["train"], "override_checkpoint": override},
         },
     )
-    configured = vatt.train.builders.train_dataset_fn(config)
+    configured = inputs.train_dataset_fn(config)
 
     def poisoned(context):
         def poison(index, batch):
@@ -350,10 +338,10 @@ def test_mixed_bfloat16_builds_a_bfloat16_model_with_float32_weights(
     model = vatt.train.build_model(config)
     assert keras.config.dtype_policy().name == "float32"  # the global policy is left as it was
     assert {w.dtype for w in model.weights} <= {"float32", "int32"}
-    batch = vatt.train.builders.batch_preparation(config)(pretrain_examples)
+    batch = inputs.batch_preparation(config)(pretrain_examples)
     outputs = model(batch, training=True)
     assert outputs["head"]["video"]["totxt"].dtype == tf.bfloat16
-    terms = vatt.train.builders.build_objective(config, num_replicas=1)(outputs, batch)
+    terms = objective.build_objective(config, num_replicas=1)(outputs, batch)
     assert terms["total"].dtype == tf.float32 and np.isfinite(float(terms["total"]))
 
 
@@ -365,13 +353,13 @@ def test_pretraining_input_is_uint8_and_the_step_finishes_it(pretrain_config, pr
     assert pretrain_examples["video"].dtype == np.uint8
     assert pretrain_examples["video_augment"].shape == (8, 7)
     assert pretrain_examples["video_window"].shape == (8, 4)
-    prepare = vatt.train.builders.batch_preparation(pretrain_config)
+    prepare = inputs.batch_preparation(pretrain_config)
     finished = prepare({k: tf.constant(v) for k, v in pretrain_examples.items()})
     assert "video_augment" not in finished and finished["video"].dtype == tf.float32
     assert -1.0 <= float(tf.reduce_min(finished["video"])) < float(tf.reduce_max(finished["video"]))
     assert float(tf.reduce_max(finished["video"])) <= 1.0
     finetune = vatt.train.resolve_config("finetune", "vit_base")
-    assert vatt.train.builders.batch_preparation(finetune) is None
+    assert inputs.batch_preparation(finetune) is None
 
 
 @pytest.mark.parametrize("resize_on_accelerator", [True, False])
@@ -391,7 +379,7 @@ def test_pretraining_on_the_real_loader_with_each_video_placement(
     batch = next(iter(vatt.data.pretrain_dataset(config.data.train, batch_size=4)))
     assert batch["video"].dtype == tf.uint8
     assert ("video_window" in batch) == resize_on_accelerator
-    finished = vatt.train.builders.batch_preparation(config)(batch)
+    finished = inputs.batch_preparation(config)(batch)
     assert finished["video"].shape[1:] == (config.data.train.num_frames, size, size, 3)
     result = vatt.train.train(config, tmp_path)
     assert result.step == 2

@@ -7,7 +7,7 @@ import multiprocessing
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
-from vatt.data.quiet import import_tensorflow_quietly
+from vatt.core.quiet import import_tensorflow_quietly
 
 
 def ordered_map(fn: Callable[..., Any], tasks: Sequence[tuple], workers: int) -> Iterator[Any]:
@@ -15,7 +15,7 @@ def ordered_map(fn: Callable[..., Any], tasks: Sequence[tuple], workers: int) ->
 
     ``fn`` must be a module-level function and tasks picklable. Processes are spawned, not forked:
     forking a process that has started TensorFlow's thread pools can hang the child. Each worker
-    imports TensorFlow without its start-up noise (:func:`vatt.data.quiet.import_tensorflow_quietly`).
+    imports TensorFlow without its start-up noise (:func:`vatt.core.quiet.import_tensorflow_quietly`).
     """
     if workers <= 1 or len(tasks) <= 1:
         yield from (fn(*task) for task in tasks)

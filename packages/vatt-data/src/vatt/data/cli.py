@@ -9,7 +9,7 @@ import sys
 import traceback
 from collections.abc import Sequence
 
-from vatt.data.quiet import import_tensorflow_quietly
+from vatt.core.quiet import import_tensorflow_quietly
 
 _DESCRIPTION = """\
 Tools for VATT's DMVR-format records (one tf.train.SequenceExample per clip).

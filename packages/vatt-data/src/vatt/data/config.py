@@ -3,7 +3,8 @@
 Every field has a plain default (``field(default_factory=...)`` for lists) so that configs can be built,
 dumped with ``dataclasses.asdict`` and overridden from YAML by vatt-train. Three configs mirror the three
 dataset configs of the original: ``Pretrain``, ``Evaluation`` (linear probe and retrieval after
-pretraining) and ``Finetune``.
+pretraining) and ``Finetune``; ``LoaderConfig`` holds the fields they share. Each checks its values
+when it is built (``__post_init__``), so a bad value never reaches a loader.
 """
 
 from __future__ import annotations
@@ -23,27 +24,103 @@ VIDEO_DTYPES = ("float32", "uint8")
 
 
 @dataclass
-class PretrainDataConfig:
+class LoaderConfig:
+    """What every loader's config holds: where the records are, the video and audio windows read
+    from each clip, and what a clip shorter than its window becomes.
+
+    Construction checks every value (one line naming the field, its value and what it must be);
+    a subclass adds its own checks in ``__post_init__`` after ``super().__post_init__()``.
+    """
+
+    data_dir: str = ""
+    num_frames: int = 32
+    frame_size: int = 224
+    video_stride: int = 2
+    min_resize: int = 224
+    zero_centering_image: bool = True
+    # None: num_frames / 10 seconds (3.2 s for 32 frames), the original's rule.
+    audio_seconds: float | None = None
+    audio_sample_rate: int = features.DEFAULT_SAMPLE_RATE
+    audio_stride: int = 1
+    audio_spectrogram: bool = False
+    # What a clip shorter than its window becomes: "loop" (DMVR), "pad" (last frame / zeros), "error".
+    short_input_policy: str = "loop"
+
+    def __post_init__(self) -> None:
+        self._require_at_least_1(
+            "num_frames", "frame_size", "video_stride", "audio_stride", "audio_sample_rate"
+        )
+        self._require_one_of("short_input_policy", SHORT_INPUT_POLICIES)
+
+    def _require(self, field_name: str, ok: bool, allowed: str) -> None:
+        """Raise ValueError naming ``field_name``, its value and ``allowed`` unless ``ok``."""
+        if not ok:
+            value = getattr(self, field_name)
+            raise ValueError(
+                f"{type(self).__name__}.{field_name} = {value!r} is invalid: it must be {allowed}."
+            )
+
+    def _require_at_least_1(self, *field_names: str) -> None:
+        for field_name in field_names:
+            self._require(field_name, getattr(self, field_name) >= 1, "at least 1")
+
+    def _require_one_of(self, field_name: str, choices: tuple[str, ...]) -> None:
+        self._require(field_name, getattr(self, field_name) in choices, f"one of {choices}")
+
+
+@dataclass
+class TextLoaderConfig(LoaderConfig):
+    """A loader config that also reads captions: ``max_context_sentences + 1`` per clip, each
+    tokenized to ``max_num_words`` tokens."""
+
+    max_num_words: int = 16
+    max_context_sentences: int = 0
+    tokenizer: str = "word"
+    # Empty: the dataset spec's vocabulary (relative to data_dir), if it names one.
+    vocabulary_path: str = ""
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        self._require_one_of("tokenizer", TOKENIZERS)
+        self._require_at_least_1("max_num_words")
+
+
+@dataclass
+class TrainLoaderConfig(LoaderConfig):
+    """A loader config for training: records shuffled, clips randomly cropped, coloured and given
+    audio noise; ``seed`` makes the draws repeatable."""
+
+    # Inception-style crops (area 0.08-1, aspect 0.5-2) or "VGG" (scale jitter, then a square crop).
+    crop_resize_style: str = "Inception"
+    color_augment: bool = True
+    audio_noise: float = 0.0
+    shuffle_buffer: int = 256
+    seed: int | None = None
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        self._require_one_of("crop_resize_style", CROP_STYLES)
+
+
+@dataclass
+class PretrainDataConfig(TextLoaderConfig, TrainLoaderConfig):
     """Pretraining input: HowTo100M and AudioSet mixed per example (original ``Pretrain``).
 
     ``text`` holds ``max_context_sentences + 1`` captions per clip (the narration and its neighbours, the
     MIL-NCE positives); datasets without captions get zero tokens and ``text_mask`` 0.
     """
 
+    # The original's values of shared fields. video_stride is multiplied per dataset by
+    # int(fps // 10): stride 2 on 25 fps sources, as the original.
+    video_stride: int = 1
+    max_context_sentences: int = 4
+    crop_resize_style: str = "VGG"
+    audio_noise: float = 0.01
     datasets: list[str] = field(default_factory=lambda: ["howto100m", "audioset"])
     # Sampling weight of each dataset, per example; empty means uniform, as the original.
     dataset_weights: list[float] = field(default_factory=list)
-    data_dir: str = ""
     split: str = "train"
-    num_frames: int = 32
-    frame_size: int = 224
-    # Multiplied per dataset by int(fps // 10): stride 2 on 25 fps sources, as the original.
-    video_stride: int = 1
-    min_resize: int = 224
-    crop_resize_style: str = "VGG"
     scale_jitter: bool = True
-    color_augment: bool = True
-    zero_centering_image: bool = True
     # "uint8": video leaves the loader as uint8 after crop and resize, with the per-clip flip and
     # colour draws in ``video_augment``; ``vatt.data.finish_batch`` applies them and normalises
     # where the model runs (vatt-train does, inside its train step). Same distribution, ~35% less of
@@ -55,85 +132,67 @@ class PretrainDataConfig:
     # first record (the largest). Windows larger than the canvas are resized on the host.
     resize_on_accelerator: bool = False
     video_canvas: list[int] = field(default_factory=list)
-    # None: num_frames / 10 seconds (3.2 s for 32 frames), the original's rule.
-    audio_seconds: float | None = None
-    audio_sample_rate: int = features.DEFAULT_SAMPLE_RATE
-    audio_stride: int = 1
-    audio_noise: float = 0.01
-    audio_spectrogram: bool = False
     audio_mixup: bool = False
     mixup_alpha: float = 10.0
     mixup_beta: float = 2.0
-    max_num_words: int = 16
-    max_context_sentences: int = 4
-    tokenizer: str = "word"
-    # Empty: the dataset spec's vocabulary (relative to data_dir), if it names one.
-    vocabulary_path: str = ""
-    # What a clip shorter than its window becomes: "loop" (DMVR), "pad" (last frame / zeros), "error".
-    short_input_policy: str = "loop"
-    shuffle_buffer: int = 256
-    seed: int | None = None
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        self._require_one_of("video_dtype", VIDEO_DTYPES)
+        self._require("datasets", bool(self.datasets), "a list of at least one dataset name")
+        self._require(
+            "dataset_weights",
+            len(self.dataset_weights) in (0, len(self.datasets)),
+            f"empty (uniform) or one weight per dataset ({len(self.datasets)})",
+        )
+        if self.resize_on_accelerator:
+            self._require(
+                "video_dtype", self.video_dtype == "uint8", "'uint8' to resize_on_accelerator"
+            )
+        if self.video_canvas:
+            self._require(
+                "video_canvas",
+                len(self.video_canvas) == 2 and min(self.video_canvas) >= self.frame_size,
+                f"[height, width], each at least frame_size ({self.frame_size})",
+            )
 
 
 @dataclass
-class EvalDataConfig:
+class EvalDataConfig(TextLoaderConfig):
     """Evaluation after pretraining: linear probes and zero-shot retrieval (original ``Evaluation``).
 
     ``classification_dataset(..., training=True)`` gives the linear-probe training features: one middle
     clip with a central crop, deterministic, repeated ``num_augmentation`` times (Inception crops when
     that is above 1). ``training=False`` and ``retrieval_dataset`` give ``num_windows_test`` windows.
+    The video stride is not multiplied by the fps ratio here, as the original.
     """
 
     name: str = "hmdb51"
-    data_dir: str = ""
-    num_frames: int = 32
-    frame_size: int = 224
-    # Not multiplied by the fps ratio here, as the original.
-    video_stride: int = 2
-    min_resize: int = 224
-    zero_centering_image: bool = True
     multi_crop: bool = False
     num_windows_test: int = 4
     num_augmentation: int = 1
-    audio_seconds: float | None = None
-    audio_sample_rate: int = features.DEFAULT_SAMPLE_RATE
-    audio_stride: int = 1
-    audio_spectrogram: bool = False
-    max_num_words: int = 16
-    # Captions per clip in retrieval: max_context_sentences + 1.
-    max_context_sentences: int = 0
-    tokenizer: str = "word"
-    vocabulary_path: str = ""
-    short_input_policy: str = "loop"
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        self._require_at_least_1("num_windows_test", "num_augmentation")
 
 
 @dataclass
-class FinetuneDataConfig:
+class FinetuneDataConfig(TrainLoaderConfig):
     """Fine-tuning a video or audio classifier, and its multi-view evaluation (original ``Finetune``)."""
 
+    audio_stride: int = 2  # the original's value of a shared field
     name: str = "kinetics400"
-    data_dir: str = ""
-    num_frames: int = 32
-    frame_size: int = 224
-    video_stride: int = 2
-    min_resize: int = 224
-    # Training crops are Inception-style (area 0.08-1, aspect 0.5-2) unless "VGG".
-    crop_resize_style: str = "Inception"
-    color_augment: bool = True
-    zero_centering_image: bool = True
     multi_crop: bool = True
     num_windows_test: int = 4
-    audio_seconds: float | None = None
-    audio_sample_rate: int = features.DEFAULT_SAMPLE_RATE
-    audio_stride: int = 2
-    audio_noise: float = 0.0
-    audio_spectrogram: bool = False
     mixup: bool = False
     mixup_alpha: float = 5.0
     label_smoothing: float = 0.1
-    short_input_policy: str = "loop"
-    shuffle_buffer: int = 256
-    seed: int | None = None
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        self._require_at_least_1("num_windows_test")
+        self._require("label_smoothing", 0.0 <= self.label_smoothing < 1.0, "in [0, 1)")
 
 
 # The config of each loader, by the name ``vatt-data validate --loader`` takes.
@@ -180,9 +239,7 @@ class Window:
         return f"{steps} ({self.span / self.rate:g} s at {self.rate:g} {hertz})"
 
 
-def video_window(
-    config: PretrainDataConfig | EvalDataConfig | FinetuneDataConfig, spec: DatasetSpec
-) -> Window:
+def video_window(config: LoaderConfig, spec: DatasetSpec) -> Window:
     """The frames the loader of ``config`` reads from a record of ``spec``. Pretraining multiplies
     ``video_stride`` by ``int(fps // 10)`` (stride 2 on 25 fps sources), as the original; the
     other loaders do not."""
@@ -192,7 +249,7 @@ def video_window(
     return Window("video", config.num_frames, stride, spec.fps)
 
 
-def audio_window(config: PretrainDataConfig | EvalDataConfig | FinetuneDataConfig) -> Window:
+def audio_window(config: LoaderConfig) -> Window:
     """The waveform samples the loader of ``config`` reads (see :func:`audio_num_samples`)."""
     num_samples = audio_num_samples(
         config.num_frames, config.audio_seconds, config.audio_sample_rate
@@ -200,9 +257,7 @@ def audio_window(config: PretrainDataConfig | EvalDataConfig | FinetuneDataConfi
     return Window("audio", num_samples, config.audio_stride, config.audio_sample_rate)
 
 
-def windows_read(
-    config: PretrainDataConfig | EvalDataConfig | FinetuneDataConfig, spec: DatasetSpec
-) -> tuple[Window, ...]:
+def windows_read(config: LoaderConfig, spec: DatasetSpec) -> tuple[Window, ...]:
     """Every window the loaders of ``config`` read from a record of ``spec``: pretraining reads
     video and audio; fine-tuning the spec's ``classification_modality``; evaluation that modality
     (linear probes, datasets with labels) and video and audio (retrieval, datasets with captions).
@@ -222,50 +277,3 @@ def windows_read(
     if "audio" in read:
         windows.append(audio_window(config))
     return tuple(windows)
-
-
-def validate(config: PretrainDataConfig | EvalDataConfig | FinetuneDataConfig) -> None:
-    """Raise ValueError naming the field when a config value is outside what the loaders accept."""
-    name = type(config).__name__
-    checks = [
-        ("num_frames", config.num_frames >= 1, "at least 1"),
-        ("frame_size", config.frame_size >= 1, "at least 1"),
-        ("video_stride", config.video_stride >= 1, "at least 1"),
-        ("audio_stride", config.audio_stride >= 1, "at least 1"),
-        ("audio_sample_rate", config.audio_sample_rate >= 1, "at least 1"),
-        (
-            "short_input_policy",
-            config.short_input_policy in SHORT_INPUT_POLICIES,
-            f"one of {SHORT_INPUT_POLICIES}",
-        ),
-    ]
-    if hasattr(config, "tokenizer"):
-        checks.append(("tokenizer", config.tokenizer in TOKENIZERS, f"one of {TOKENIZERS}"))
-        checks.append(("max_num_words", config.max_num_words >= 1, "at least 1"))
-    if hasattr(config, "video_dtype"):
-        checks.append(("video_dtype", config.video_dtype in VIDEO_DTYPES, f"one of {VIDEO_DTYPES}"))
-    if hasattr(config, "crop_resize_style"):
-        checks.append(
-            ("crop_resize_style", config.crop_resize_style in CROP_STYLES, f"one of {CROP_STYLES}")
-        )
-    if hasattr(config, "num_windows_test"):
-        checks.append(("num_windows_test", config.num_windows_test >= 1, "at least 1"))
-    if hasattr(config, "label_smoothing"):
-        checks.append(("label_smoothing", 0.0 <= config.label_smoothing < 1.0, "in [0, 1)"))
-    if getattr(config, "resize_on_accelerator", False):
-        checks.append(
-            ("video_dtype", config.video_dtype == "uint8", "'uint8' to resize_on_accelerator")
-        )
-    if getattr(config, "video_canvas", None):
-        canvas = config.video_canvas
-        checks.append(
-            (
-                "video_canvas",
-                len(canvas) == 2 and min(canvas) >= config.frame_size,
-                f"[height, width], each at least frame_size ({config.frame_size})",
-            )
-        )
-    for field_name, ok, allowed in checks:
-        if not ok:
-            value = getattr(config, field_name)
-            raise ValueError(f"{name}.{field_name} = {value!r} is invalid: it must be {allowed}.")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from typing import Any
 
 import tensorflow as tf
 
@@ -16,7 +17,7 @@ from vatt.data import config as config_lib
 from vatt.data import features as F
 from vatt.data import modalities, processors
 from vatt.data.audio import log_mel_spectrogram
-from vatt.data.config import EvalDataConfig, FinetuneDataConfig, PretrainDataConfig
+from vatt.data.config import EvalDataConfig, FinetuneDataConfig, LoaderConfig, PretrainDataConfig
 from vatt.data.factory import DatasetFactory
 from vatt.data.registry import DatasetSpec, get_dataset_spec
 from vatt.data.tokenizers import get_tokenizer
@@ -45,14 +46,6 @@ def pretrain_dataset(
     ``[B, T, canvas_h, canvas_w, 3]``, frames holding each clip's decoded crop window, and
     ``video_window`` int32 ``[B, 4]`` says where; :func:`finish_batch` resizes it.
     """
-    config_lib.validate(config)
-    if not config.datasets:
-        raise ValueError("PretrainDataConfig.datasets is empty; name at least one dataset.")
-    if config.dataset_weights and len(config.dataset_weights) != len(config.datasets):
-        raise ValueError(
-            f"PretrainDataConfig.dataset_weights has {len(config.dataset_weights)} entries for "
-            f"{len(config.datasets)} datasets."
-        )
     per_replica = _per_replica_batch(batch_size, input_context)
     specs = [get_dataset_spec(name) for name in config.datasets]
     for spec in specs:
@@ -76,35 +69,22 @@ def pretrain_dataset(
         factory.tune(
             shuffle_buffer=config.shuffle_buffer, seed=config.seed, cycle_length=_CYCLE_LENGTH
         )
-        video_window = config_lib.video_window(config, spec)
-        modalities.add_image(
+        _add_video(
             factory,
+            config,
+            spec,
             is_training=True,
-            num_frames=video_window.num_steps,
-            stride=video_window.stride,
-            min_resize=config.min_resize,
-            crop_size=config.frame_size,
             crop_style=config.crop_resize_style,
             scale_jitter=config.scale_jitter,
             color_augment=config.color_augment,
-            zero_centering_image=config.zero_centering_image,
-            short_input_policy=config.short_input_policy,
             video_dtype=config.video_dtype,
             canvas=canvas,
             seed=config.seed,
         )
         if "audio" in spec.modalities:
-            modalities.add_audio(
-                factory,
-                is_training=True,
-                num_samples=audio_window.num_steps,
-                stride=audio_window.stride,
-                noise_gamma=config.audio_noise,
-                short_input_policy=config.short_input_policy,
-                seed=config.seed,
+            _add_audio(
+                factory, config, is_training=True, noise_gamma=config.audio_noise, seed=config.seed
             )
-            if config.audio_spectrogram:
-                modalities.add_spectrogram(factory, sample_rate=config.audio_sample_rate)
         if "text" in spec.modalities:
             modalities.add_text(
                 factory,
@@ -130,18 +110,9 @@ def pretrain_dataset(
         ds = tf.data.Dataset.sample_from_datasets(datasets, weights=weights, seed=config.seed)
     ds = ds.batch(per_replica, drop_remainder=True)
     if config.audio_mixup:
-        audio_key = F.AUDIO_SPECTROGRAM if config.audio_spectrogram else F.AUDIO
-        ds = ds.map(
-            lambda batch: processors.batched_mixup(
-                batch,
-                audio_key,
-                alpha=config.mixup_alpha,
-                beta=config.mixup_beta,
-                mix_labels=False,
-                seed=config.seed,
-            ),
-            num_parallel_calls=tf.data.AUTOTUNE,
-        )
+        audio_key = _input_key("audio", config.audio_spectrogram)
+        mixup = _mixup(config, audio_key, beta=config.mixup_beta, mix_labels=False)
+        ds = ds.map(mixup, num_parallel_calls=tf.data.AUTOTUNE)
     return ds.prefetch(_PREFETCH_BATCHES)
 
 
@@ -240,7 +211,6 @@ def retrieval_dataset(config: EvalDataConfig, *, batch_size: int) -> tf.data.Dat
     linspaced windows (central crops), ``text`` ``[B, max_context_sentences + 1, max_num_words]``
     (the first captions), ``num_views`` = V, ``video_short`` and ``audio_short`` ``[B]``.
     """
-    config_lib.validate(config)
     if config.multi_crop:
         raise ValueError(
             "EvalDataConfig.multi_crop applies to classification; retrieval stacks the same "
@@ -292,7 +262,6 @@ def classification_dataset(
     clips with central crops (``num_augmentation`` > 1: that many passes of random Inception crops);
     otherwise the multi-view evaluation as above. Evaluation batches carry ``num_views``.
     """
-    config_lib.validate(config)
     spec = get_dataset_spec(config.name)
     if "label" not in spec.modalities:
         raise ValueError(f"Dataset {spec.name!r} has no labels (modalities {spec.modalities}).")
@@ -316,34 +285,24 @@ def classification_dataset(
             _add_eval_audio(factory, config)
         _add_num_views(factory, views)
     elif modality == "video":
-        video_window = config_lib.video_window(config, spec)
-        modalities.add_image(
+        _add_video(
             factory,
+            config,
+            spec,
             is_training=finetune or random_passes,
-            num_frames=video_window.num_steps,
-            stride=video_window.stride,
-            min_resize=config.min_resize,
-            crop_size=config.frame_size,
             crop_style=config.crop_resize_style if finetune else modalities.INCEPTION,
             random_flip=finetune,
             color_augment=finetune and config.color_augment,
-            zero_centering_image=config.zero_centering_image,
-            short_input_policy=config.short_input_policy,
             seed=config.seed if finetune else None,
         )
     else:
-        audio_window = config_lib.audio_window(config)
-        modalities.add_audio(
+        _add_audio(
             factory,
+            config,
             is_training=finetune or random_passes,
-            num_samples=audio_window.num_steps,
-            stride=audio_window.stride,
             noise_gamma=config.audio_noise if finetune else 0.0,
-            short_input_policy=config.short_input_policy,
             seed=config.seed if finetune else None,
         )
-        if config.audio_spectrogram:
-            modalities.add_spectrogram(factory, sample_rate=config.audio_sample_rate)
     modalities.add_label(factory, num_classes=spec.num_classes)
 
     if finetune and training:
@@ -355,15 +314,7 @@ def classification_dataset(
             )
         if config.mixup:
             factory.postprocessor_builder.add_fn(
-                lambda batch: processors.batched_mixup(
-                    batch,
-                    input_key,
-                    alpha=config.mixup_alpha,
-                    beta=config.mixup_alpha,
-                    mix_labels=True,
-                    seed=config.seed,
-                ),
-                fn_name="mixup",
+                _mixup(config, input_key, beta=config.mixup_alpha, mix_labels=True), fn_name="mixup"
             )
         return factory.make_dataset(
             shuffle=True,
@@ -381,41 +332,83 @@ def classification_dataset(
     )
 
 
-def _add_eval_video(factory: DatasetFactory, config, spec: DatasetSpec, *, num_crops: int) -> None:
+def _add_video(
+    factory: DatasetFactory, config: LoaderConfig, spec: DatasetSpec, **options: Any
+) -> None:
+    """Adds the video window ``config`` reads from a record of ``spec``, resized and cropped to its
+    frame size; ``options`` (training, augmentation, test views) go to ``modalities.add_image``."""
     window = config_lib.video_window(config, spec)
     modalities.add_image(
         factory,
-        is_training=False,
         num_frames=window.num_steps,
         stride=window.stride,
-        num_test_clips=config.num_windows_test,
-        num_test_crops=num_crops,
         min_resize=config.min_resize,
         crop_size=config.frame_size,
         zero_centering_image=config.zero_centering_image,
         short_input_policy=config.short_input_policy,
+        **options,
     )
 
 
-def _add_eval_audio(factory: DatasetFactory, config) -> None:
+def _add_audio(
+    factory: DatasetFactory, config: LoaderConfig, *, num_test_clips: int = 1, **options: Any
+) -> None:
+    """Adds the audio window ``config`` reads (and its spectrogram if the config asks for it);
+    ``options`` go to ``modalities.add_audio``."""
     window = config_lib.audio_window(config)
     modalities.add_audio(
         factory,
-        is_training=False,
         num_samples=window.num_steps,
         stride=window.stride,
-        num_test_clips=config.num_windows_test,
+        num_test_clips=num_test_clips,
         short_input_policy=config.short_input_policy,
+        **options,
     )
     if config.audio_spectrogram:
         modalities.add_spectrogram(
-            factory, sample_rate=config.audio_sample_rate, num_test_clips=config.num_windows_test
+            factory, sample_rate=config.audio_sample_rate, num_test_clips=num_test_clips
         )
+
+
+def _add_eval_video(
+    factory: DatasetFactory, config: LoaderConfig, spec: DatasetSpec, *, num_crops: int
+) -> None:
+    _add_video(
+        factory,
+        config,
+        spec,
+        is_training=False,
+        num_test_clips=config.num_windows_test,
+        num_test_crops=num_crops,
+    )
+
+
+def _add_eval_audio(factory: DatasetFactory, config: LoaderConfig) -> None:
+    _add_audio(factory, config, is_training=False, num_test_clips=config.num_windows_test)
 
 
 def _add_num_views(factory: DatasetFactory, views: int) -> None:
     factory.postprocessor_builder.add_fn(
         lambda batch: {**batch, F.NUM_VIEWS: tf.constant(views, tf.int32)}, fn_name="num_views"
+    )
+
+
+def _mixup(
+    config: PretrainDataConfig | FinetuneDataConfig,
+    input_key: str,
+    *,
+    beta: float,
+    mix_labels: bool,
+):
+    """The batch function mixing ``input_key`` (and the labels if ``mix_labels``) of each example
+    with a random partner, λ ~ Beta(config.mixup_alpha, beta)."""
+    return lambda batch: processors.batched_mixup(
+        batch,
+        input_key,
+        alpha=config.mixup_alpha,
+        beta=beta,
+        mix_labels=mix_labels,
+        seed=config.seed,
     )
 
 

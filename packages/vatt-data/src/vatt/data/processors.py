@@ -455,19 +455,28 @@ def flip_color_normalize(
     Same distribution as ``random_flip_left_right`` -> ``normalize_image`` ->
     ``color_default_augm`` applied one after the other (flip coin shared through ``state``).
     """
+    draws = _clip_draws(
+        state, random_flip, color_augment, prob_color_augment, prob_color_drop, seed
+    )
+    out_scale, out_shift = (2.0, -1.0) if zero_centering else (1.0, 0.0)
+    return _finish(frames, scale=1.0 / 255.0, out_scale=out_scale, out_shift=out_shift, **draws)
+
+
+def _clip_draws(
+    state: dict[str, Any] | None,
+    random_flip: bool,
+    color_augment: bool,
+    prob_color_augment: float,
+    prob_color_drop: float,
+    seed: int | None,
+) -> dict[str, tf.Tensor]:
+    """One clip's ``flip``, ``color``, ``params`` and ``drop`` draws (a disabled part is False):
+    the same ops with the same seeds whether applied now or later (:func:`augment_params`)."""
     draws = _augment_draws(prob_color_augment, prob_color_drop, seed)
     if not color_augment:
-        draws["color"] = tf.constant(False)
-        draws["drop"] = tf.constant(False)
-    out_scale, out_shift = (2.0, -1.0) if zero_centering else (1.0, 0.0)
-    return _finish(
-        frames,
-        flip=_flip_coin(state, seed) if random_flip else tf.constant(False),
-        scale=1.0 / 255.0,
-        out_scale=out_scale,
-        out_shift=out_shift,
-        **draws,
-    )
+        draws["color"] = draws["drop"] = tf.constant(False)
+    draws["flip"] = _flip_coin(state, seed) if random_flip else tf.constant(False)
+    return draws
 
 
 def check_labels(
@@ -556,18 +565,11 @@ def augment_params(
 ) -> tf.Tensor:
     """float32 ``[7]`` (:data:`AUGMENT_COLUMNS`): the draws :func:`flip_color_normalize` makes for
     one clip, the same ops with the same seeds, for :func:`finish_video` to apply later."""
-    draws = _augment_draws(prob_color_augment, prob_color_drop, seed)
-    flip = _flip_coin(state, seed) if random_flip else tf.constant(False)
-    color = draws["color"] if color_augment else tf.constant(False)
-    drop = draws["drop"] if color_augment else tf.constant(False)
-    return tf.concat(
-        [
-            tf.cast(tf.stack([flip, color]), tf.float32),
-            draws["params"],
-            [tf.cast(drop, tf.float32)],
-        ],
-        axis=0,
+    draws = _clip_draws(
+        state, random_flip, color_augment, prob_color_augment, prob_color_drop, seed
     )
+    flip_color = tf.cast(tf.stack([draws["flip"], draws["color"]]), tf.float32)
+    return tf.concat([flip_color, draws["params"], [tf.cast(draws["drop"], tf.float32)]], axis=0)
 
 
 @tf.function(jit_compile=True)

@@ -22,13 +22,48 @@ def _require_file(path: str, what: str) -> None:
         )
 
 
-def _pad(ragged: tf.RaggedTensor, max_num_tokens: int) -> tf.Tensor:
-    ids = tf.cast(ragged[:, :max_num_tokens], tf.int32)
-    dense = ids.to_tensor(default_value=PAD_ID, shape=[None, max_num_tokens])
-    return dense
+class _Tokenizer:
+    """What the tokenizers share: ``[N]`` strings -> int32 ids ``[N, max_num_tokens]``, with a BOS
+    and an EOS id when asked for, cut or padded with :data:`PAD_ID`. A tokenizer defines
+    ``_tokenize`` (strings -> ragged ids) and the ``pad_token``, ``unk_token``, ``bos_token`` and
+    ``eos_token`` ids (``None``: the vocabulary has no such token)."""
+
+    bos_token: int | None
+    eos_token: int | None
+
+    def __init__(self, path: str, what: str):
+        _require_file(path, what)
+        self._file = path
+
+    def string_tensor_to_indices(
+        self,
+        strings: tf.Tensor,
+        *,
+        prepend_bos: bool = False,
+        append_eos: bool = False,
+        max_num_tokens: int = 16,
+    ) -> tf.Tensor:
+        """``[N]`` strings -> int32 ``[N, max_num_tokens]`` ids padded with 0."""
+        ids = tf.cast(self._tokenize(strings), tf.int64)
+        parts = [ids]
+        if prepend_bos:
+            parts.insert(0, self._column(ids.nrows(), self.bos_token, "BOS token (prepend_bos)"))
+        if append_eos:
+            parts.append(self._column(ids.nrows(), self.eos_token, "EOS token (append_eos)"))
+        ids = tf.concat(parts, axis=1) if len(parts) > 1 else ids
+        ids = tf.cast(ids[:, :max_num_tokens], tf.int32)
+        return ids.to_tensor(default_value=PAD_ID, shape=[None, max_num_tokens])
+
+    def _tokenize(self, strings: tf.Tensor) -> tf.RaggedTensor:
+        raise NotImplementedError
+
+    def _column(self, rows: tf.Tensor, token: int | None, what: str) -> tf.RaggedTensor:
+        if token is None:
+            raise ValueError(f"The vocabulary {self._file} has no {what}.")
+        return tf.RaggedTensor.from_tensor(tf.fill([rows, 1], tf.constant(token, tf.int64)))
 
 
-class WordTokenizer:
+class WordTokenizer(_Tokenizer):
     """Word-level tokenizer of the original VATT (``howto100m_en.txt``).
 
     Vocabulary file: one word per line (the line index is the id) or ``"<id> <word>"`` lines. It must
@@ -37,7 +72,7 @@ class WordTokenizer:
     """
 
     def __init__(self, vocabulary_path: str):
-        _require_file(vocabulary_path, "WordTokenizer vocabulary")
+        super().__init__(vocabulary_path, "WordTokenizer vocabulary")
         self.vocabulary_path = vocabulary_path
         self._vocabulary = _read_word_vocabulary(vocabulary_path)
         self.pad_token = self._vocabulary["<pad>"]
@@ -57,31 +92,13 @@ class WordTokenizer:
         """One more than the largest id."""
         return max(self._vocabulary.values()) + 1
 
-    def string_tensor_to_indices(
-        self,
-        strings: tf.Tensor,
-        *,
-        prepend_bos: bool = False,
-        append_eos: bool = False,
-        max_num_tokens: int = 16,
-    ) -> tf.Tensor:
-        """``[N]`` strings -> int32 ``[N, max_num_tokens]`` ids padded with 0."""
+    def _tokenize(self, strings: tf.Tensor) -> tf.RaggedTensor:
         text = tf.strings.lower(tf.strings.regex_replace(strings, r"[[:punct:]]", ""))
-        if prepend_bos:
-            text = tf.strings.join([self._special("<bos>", self.bos_token), text], " ")
-        if append_eos:
-            text = tf.strings.join([text, self._special("<eos>", self.eos_token)], " ")
-        words = tf.strings.split(text)
-        return _pad(tf.ragged.map_flat_values(self._table.lookup, words), max_num_tokens)
+        return tf.ragged.map_flat_values(self._table.lookup, tf.strings.split(text))
 
     def indices_to_string(self, ids) -> str:
         """Ids back to words joined by spaces, padding dropped."""
         return " ".join(self._words[int(i)] for i in ids if int(i) != self.pad_token)
-
-    def _special(self, word: str, token: int | None) -> str:
-        if token is None:
-            raise ValueError(f"The vocabulary {self.vocabulary_path} has no {word} token.")
-        return word
 
 
 def _read_word_vocabulary(path: str) -> dict[str, int]:
@@ -111,14 +128,14 @@ def _read_word_vocabulary(path: str) -> dict[str, int]:
     return vocabulary
 
 
-class BertTokenizer:
+class BertTokenizer(_Tokenizer):
     """BERT WordPiece (lower-cased) over a vocabulary file with ``[PAD]`` (id 0), ``[UNK]``,
     ``[CLS]`` (BOS) and ``[SEP]`` (EOS); word pieces of a caption are concatenated."""
 
     def __init__(self, vocabulary_path: str):
         import tensorflow_text
 
-        _require_file(vocabulary_path, "BertTokenizer vocabulary")
+        super().__init__(vocabulary_path, "BertTokenizer vocabulary")
         self.vocabulary_path = vocabulary_path
         with tf.io.gfile.GFile(vocabulary_path) as handle:
             self._tokens = [line.rstrip("\n") for line in handle]
@@ -145,30 +162,21 @@ class BertTokenizer:
         """Number of word pieces in the vocabulary."""
         return len(self._tokens)
 
-    def string_tensor_to_indices(
-        self,
-        strings: tf.Tensor,
-        *,
-        prepend_bos: bool = False,
-        append_eos: bool = False,
-        max_num_tokens: int = 16,
-    ) -> tf.Tensor:
-        """``[N]`` strings -> int32 ``[N, max_num_tokens]`` word-piece ids padded with 0."""
-        pieces = self._tokenizer.tokenize(strings).merge_dims(-2, -1)
-        return _pad(_add_specials(pieces, prepend_bos, append_eos, self), max_num_tokens)
+    def _tokenize(self, strings: tf.Tensor) -> tf.RaggedTensor:
+        return self._tokenizer.tokenize(strings).merge_dims(-2, -1)
 
     def indices_to_string(self, ids) -> str:
         """Word pieces joined by spaces, padding dropped."""
         return " ".join(self._tokens[int(i)] for i in ids if int(i) != self.pad_token)
 
 
-class SentencePieceTokenizer:
+class SentencePieceTokenizer(_Tokenizer):
     """SentencePiece over a ``.model`` file; output padded with id 0 (VATT's pad id)."""
 
     def __init__(self, model_path: str):
         import tensorflow_text
 
-        _require_file(model_path, "SentencePiece model")
+        super().__init__(model_path, "SentencePiece model")
         self.model_path = model_path
         with tf.io.gfile.GFile(model_path, "rb") as handle:
             model = handle.read()
@@ -183,38 +191,13 @@ class SentencePieceTokenizer:
         """Number of pieces in the model."""
         return int(self._tokenizer.vocab_size())
 
-    def string_tensor_to_indices(
-        self,
-        strings: tf.Tensor,
-        *,
-        prepend_bos: bool = False,
-        append_eos: bool = False,
-        max_num_tokens: int = 16,
-    ) -> tf.Tensor:
-        """``[N]`` strings -> int32 ``[N, max_num_tokens]`` piece ids padded with 0."""
-        pieces = self._tokenizer.tokenize(strings)
-        return _pad(_add_specials(pieces, prepend_bos, append_eos, self), max_num_tokens)
+    def _tokenize(self, strings: tf.Tensor) -> tf.RaggedTensor:
+        return self._tokenizer.tokenize(strings)
 
     def indices_to_string(self, ids) -> str:
         """Decoded text of ``ids``, padding dropped."""
         kept = [int(i) for i in ids if int(i) != self.pad_token]
         return self._tokenizer.detokenize(tf.constant(kept, tf.int32)).numpy().decode()
-
-
-def _add_specials(pieces: tf.RaggedTensor, bos: bool, eos: bool, tokenizer) -> tf.RaggedTensor:
-    pieces = tf.cast(pieces, tf.int64)
-    rows = pieces.nrows()
-    parts = []
-    if bos:
-        parts.append(
-            tf.RaggedTensor.from_tensor(tf.fill([rows, 1], tf.cast(tokenizer.bos_token, tf.int64)))
-        )
-    parts.append(pieces)
-    if eos:
-        parts.append(
-            tf.RaggedTensor.from_tensor(tf.fill([rows, 1], tf.cast(tokenizer.eos_token, tf.int64)))
-        )
-    return tf.concat(parts, axis=1) if len(parts) > 1 else pieces
 
 
 TOKENIZER_CLASSES = {

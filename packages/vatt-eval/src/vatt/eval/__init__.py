@@ -11,63 +11,52 @@ Public API (see the package README)::
     write_results(run_dir, step, metrics) / read_results(run_dir, step)
 """
 
-import importlib
-import importlib.util
+import pkgutil
+
+import lazy_loader
 
 from vatt.eval.version import __version__ as __version__
 
-# Public name -> the module defining it. Modules load on first use (PEP 562): ``vatt-eval
-# --help`` answers without importing TensorFlow.
+# Submodule -> its public names, imported on first use (lazy_loader): ``vatt-eval --help`` answers
+# without importing TensorFlow. Every submodule (``vatt.eval.metrics``) is an attribute too.
 _EXPORTS = {
-    "DEFAULT_SVM_C_GRID": ".probes",
-    "EvalSettings": ".evaluator",
-    "KerasProbeConfig": ".probes",
-    "ProbeSettings": ".pretrain_eval",
-    "RunEvaluator": ".evaluator",
-    "audioset_metrics": ".metrics",
-    "average_views": ".views",
-    "build_keras_probe": ".probes",
-    "checkpoint_step": "vatt.train.checkpoints",
-    "classification_metrics": ".metrics",
-    "classification_results": ".finetune_eval",
-    "collect": ".inference",
-    "d_prime": ".metrics",
-    "evaluate_checkpoint": ".evaluator",
-    "evaluate_finetuning": ".finetune_eval",
-    "evaluate_pretraining": ".pretrain_eval",
-    "is_official_checkpoint": ".evaluator",
-    "keras_linear_probe": ".probes",
-    "make_predict": ".inference",
-    "multiview_results": ".finetune_eval",
-    "probe_results": ".pretrain_eval",
-    "read_results": ".results",
-    "results_path": ".results",
-    "retrieval_chance_levels": ".metrics",
-    "retrieval_metrics": ".metrics",
-    "retrieval_results": ".pretrain_eval",
-    "select_svm_c": ".probes",
-    "similarity_average_cosines": ".metrics",
-    "similarity_average_embeddings": ".metrics",
-    "split_views": ".views",
-    "svm_linear_probe": ".probes",
-    "top_k_accuracy": ".metrics",
-    "watch_run": ".watch",
-    "write_results": ".results",
+    "evaluator": [
+        "EvalSettings",
+        "RunEvaluator",
+        "checkpoint_step",  # vatt-train's, as the evaluator uses it
+        "evaluate_checkpoint",
+        "is_official_checkpoint",
+    ],
+    "finetune_eval": ["classification_results", "evaluate_finetuning", "multiview_results"],
+    "inference": ["collect", "make_predict"],
+    "metrics": [
+        "audioset_metrics",
+        "classification_metrics",
+        "d_prime",
+        "retrieval_chance_levels",
+        "retrieval_metrics",
+        "similarity_average_cosines",
+        "similarity_average_embeddings",
+        "top_k_accuracy",
+    ],
+    "pretrain_eval": [
+        "ProbeSettings",
+        "evaluate_pretraining",
+        "probe_results",
+        "retrieval_results",
+    ],
+    "probes": [
+        "DEFAULT_SVM_C_GRID",
+        "KerasProbeConfig",
+        "build_keras_probe",
+        "keras_linear_probe",
+        "select_svm_c",
+        "svm_linear_probe",
+    ],
+    "results": ["read_results", "results_path", "write_results"],
+    "views": ["average_views", "split_views"],
+    "watch": ["watch_run"],
 }
-__all__ = sorted([*_EXPORTS, "__version__"])
-
-
-def __getattr__(name: str):
-    """A public name or a submodule (``vatt.eval.metrics``), imported on first use."""
-    if name in _EXPORTS:
-        value = getattr(importlib.import_module(_EXPORTS[name], __name__), name)
-    elif not name.startswith("__") and importlib.util.find_spec(f"{__name__}.{name}"):
-        value = importlib.import_module(f"{__name__}.{name}")
-    else:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *__all__})
+_SUBMODULES = [m.name for m in pkgutil.iter_modules(__path__) if not m.name.startswith("_")]
+__getattr__, __dir__, _ = lazy_loader.attach(__name__, _SUBMODULES, _EXPORTS)
+__all__ = sorted([*(name for names in _EXPORTS.values() for name in names), "__version__"])

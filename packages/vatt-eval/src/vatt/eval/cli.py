@@ -10,11 +10,11 @@ import dataclasses
 import json
 import logging
 import sys
-import traceback
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from vatt.data.quiet import import_tensorflow_quietly
+from vatt.core.quiet import import_tensorflow_quietly
+from vatt.train.commandline import add_verbose_flag, command_parser, report_error
 
 if TYPE_CHECKING:
     from vatt.eval.evaluator import EvalSettings
@@ -40,26 +40,20 @@ def _add_common(parser: argparse.ArgumentParser) -> None:
         help="epochs of the Keras linear probe (default: 1000, the original protocol)",
     )
     parser.add_argument("--no_progress", action="store_true", help="hide progress bars")
-    parser.add_argument(
-        "--verbose", action="store_true", help="show the traceback of an error, not only its line"
-    )
+    add_verbose_flag(parser)
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``vatt-eval``."""
-    parser = argparse.ArgumentParser(
-        prog="vatt-eval",
-        description=(
-            "Evaluate the checkpoints of a vatt-train run directory. Results go to "
-            "RUN/eval/results-N.json and to TensorBoard scalars in RUN/eval at step N."
-        ),
-        epilog=(
-            "Examples:\n"
-            "  vatt-eval watch runs/tx --datasets youcook2,msrvtt,hmdb51,ucf101,esc50\n"
-            "  vatt-eval run runs/k400 --checkpoint runs/k400/ckpt-100000\n"
-            "  vatt-eval run runs/official --checkpoint vit_base/k400/ckpt-100000"
-        ),
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+    parser = command_parser(
+        "vatt-eval",
+        "Evaluate the checkpoints of a vatt-train run directory. Results go to "
+        "RUN/eval/results-N.json and to TensorBoard scalars in RUN/eval at step N.",
+        [
+            "vatt-eval watch runs/tx --datasets youcook2,msrvtt,hmdb51,ucf101,esc50",
+            "vatt-eval run runs/k400 --checkpoint runs/k400/ckpt-100000",
+            "vatt-eval run runs/official --checkpoint vit_base/k400/ckpt-100000",
+        ],
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     run = commands.add_parser(
@@ -128,11 +122,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             evaluated = evaluator.watch(interval=args.interval, timeout=args.timeout)
             print(f"evaluated steps: {evaluated}")
     except USER_ERRORS as error:
-        if args.verbose:
-            traceback.print_exc()
-        message = error.args[0] if isinstance(error, KeyError) and error.args else error
-        print(f"vatt-eval: error: {' '.join(str(message).split())}", file=sys.stderr)
-        return 2
+        return report_error("vatt-eval", error, verbose=args.verbose)
     return 0
 
 

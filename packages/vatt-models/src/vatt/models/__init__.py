@@ -4,37 +4,27 @@ Build an arch with ``vatt.models.build(arch, **overrides)`` (every arch register
 lookup) and read official VATT checkpoints with ``vatt.models.load_official_checkpoint(model, path)``.
 """
 
-import importlib
-import importlib.util
+import pkgutil
+
+import lazy_loader
 
 from vatt.models.version import __version__ as __version__
 
-# Public name -> the module defining it. Modules load on first use (PEP 562): ``vatt-models
-# --help`` starts without importing Keras or TensorFlow.
+# Submodule -> its public names, imported on first use (lazy_loader): ``vatt-models --help`` starts
+# without importing Keras or TensorFlow. Every submodule (``vatt.models.layers``) is an attribute too.
 _EXPORTS = {
-    "ArchConfig": ".registry",
-    "build": ".registry",
-    "estimate_flops": ".flops",
-    "get_config": ".registry",
-    "list_archs": ".registry",
-    "load_official_checkpoint": ".checkpoints",
-    "register_arch": ".registry",
-    "tiny_overrides": ".registry",
+    "checkpoints": ["load_official_checkpoint"],
+    "flops": ["estimate_flops"],
+    "registry": [
+        "ArchConfig",
+        "build",
+        "get_config",
+        "list_archs",
+        "register_arch",
+        "tiny_overrides",
+        "tower_config",
+    ],
 }
-__all__ = sorted([*_EXPORTS, "__version__"])
-
-
-def __getattr__(name: str):
-    """A public name or a submodule (``vatt.models.layers``), imported on first use."""
-    if name in _EXPORTS:
-        value = getattr(importlib.import_module(_EXPORTS[name], __name__), name)
-    elif not name.startswith("__") and importlib.util.find_spec(f"{__name__}.{name}"):
-        value = importlib.import_module(f"{__name__}.{name}")
-    else:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *__all__})
+_SUBMODULES = [m.name for m in pkgutil.iter_modules(__path__) if not m.name.startswith("_")]
+__getattr__, __dir__, _ = lazy_loader.attach(__name__, _SUBMODULES, _EXPORTS)
+__all__ = sorted([*(name for names in _EXPORTS.values() for name in names), "__version__"])

@@ -1,5 +1,12 @@
 """Fine-tuning classifiers on the video and audio backbones (spec §1.10) and their archs.
 
+One classifier per modality, whatever its backbone: :class:`VideoClassifier` on ViT-3D or I3D
+(``vit_*``, ``i3d``) and :class:`AudioClassifier` on WaT, SpT or ResNet-2D (``wat_*``,
+``spt_*``, ``resnet2d_*``). The classifier fields are those of :class:`ClassifierConfig`; each
+subclass only types ``backbone``, the very config the same tower has inside a pre-training
+model (``video``/``audio`` of ``MultimodalConfig``), so every backbone knob has one name in
+both places. The backbone says which batch key it reads.
+
 A classifier takes the batch dict of contract 1 and returns
 ``{"logits": (B, C), "features_pooled": (B, D)}``. Probabilities (softmax for video, sigmoid
 for AudioSet-style audio) and multi-view averaging belong to the loss and the evaluator.
@@ -9,84 +16,116 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from typing import Any
 
 import keras
 from keras import ops
 
-from vatt.models.backbones import (
-    TINY_TRANSFORMER,
-    SpT,
-    SpTConfig,
-    TransformerBackbone,
-    ViT3D,
-    ViTConfig,
-    WaT,
-    WaTConfig,
-)
+from vatt.models.backbones import TINY_TRANSFORMER, SpTConfig, ViTConfig, WaTConfig
 from vatt.models.checkpoints import keras_layer_variables
+from vatt.models.cnn import BLOCKS_PER_GROUP, I3DConfig, ResNet2DConfig
 from vatt.models.registry import ArchConfig, register_arch
 
 #: Number of classes of the default fine-tuning datasets (Kinetics-400, AudioSet).
 KINETICS400_CLASSES = 400
 AUDIOSET_CLASSES = 527
 
+#: What a classifier reads under each batch key, for error messages.
+_INPUTS = {
+    "video": "float32 video (B, T, H, W, 3) in [-1, 1]",
+    "audio": "float32 waveform (B, S) or (B, S, 1)",
+    "audio_spectrogram": "float32 log-mel spectrogram (B, F, M, 1)",
+}
+
 
 @dataclasses.dataclass
-class VideoClassifierConfig(ArchConfig):
-    """ViT-3D plus a softmax classifier; defaults are ``vit_base`` on Kinetics-400."""
+class ClassifierConfig(ArchConfig):
+    """A backbone plus a Dense classifier on its pooled features (original ``ModelConfig``).
 
-    backbone: ViTConfig = dataclasses.field(default_factory=ViTConfig)
+    Subclasses add ``backbone``, typed by its config class. Defaults are a video classifier's.
+    """
+
     num_classes: int = KINETICS400_CLASSES
     cls_dropout_rate: float = 0.5
     freeze_backbone: bool = False
 
+    def __post_init__(self) -> None:
+        if self.num_classes < 1:
+            raise ValueError(f"num_classes must be positive, got {self.num_classes}")
+        if not 0.0 <= self.cls_dropout_rate < 1.0:
+            raise ValueError(f"cls_dropout_rate must be in [0, 1), got {self.cls_dropout_rate}")
+
 
 @dataclasses.dataclass
-class WaveformClassifierConfig(ArchConfig):
-    """WaT plus a sigmoid (multi-label) classifier; defaults are ``wat_base`` on AudioSet."""
+class VideoClassifierConfig(ClassifierConfig):
+    """ViT-3D plus a softmax classifier; defaults are ``vit_base`` on Kinetics-400."""
+
+    backbone: ViTConfig = dataclasses.field(default_factory=ViTConfig)
+
+
+@dataclasses.dataclass
+class I3DClassifierConfig(ClassifierConfig):
+    """I3D plus a softmax classifier; defaults are ``i3d`` on Kinetics-400."""
+
+    backbone: I3DConfig = dataclasses.field(default_factory=I3DConfig)
+
+
+@dataclasses.dataclass
+class AudioClassifierConfig(ClassifierConfig):
+    """The defaults of a sigmoid (multi-label) audio classifier: AudioSet, no dropout."""
+
+    num_classes: int = AUDIOSET_CLASSES
+    cls_dropout_rate: float = 0.0
+
+
+@dataclasses.dataclass
+class WaveformClassifierConfig(AudioClassifierConfig):
+    """WaT plus a sigmoid classifier; defaults are ``wat_base`` on AudioSet."""
 
     backbone: WaTConfig = dataclasses.field(default_factory=WaTConfig)
-    num_classes: int = AUDIOSET_CLASSES
-    cls_dropout_rate: float = 0.0
-    freeze_backbone: bool = False
 
 
 @dataclasses.dataclass
-class SpectrogramClassifierConfig(ArchConfig):
-    """SpT plus a sigmoid (multi-label) classifier; defaults are ``spt_base`` on AudioSet."""
+class SpectrogramClassifierConfig(AudioClassifierConfig):
+    """SpT plus a sigmoid classifier; defaults are ``spt_base`` on AudioSet."""
 
     backbone: SpTConfig = dataclasses.field(default_factory=SpTConfig)
-    num_classes: int = AUDIOSET_CLASSES
-    cls_dropout_rate: float = 0.0
-    freeze_backbone: bool = False
 
 
-ClassifierConfig = VideoClassifierConfig | WaveformClassifierConfig | SpectrogramClassifierConfig
+@dataclasses.dataclass
+class ResNet2DClassifierConfig(AudioClassifierConfig):
+    """ResNet-2D plus a sigmoid classifier; defaults are ``resnet2d_50`` on AudioSet."""
+
+    backbone: ResNet2DConfig = dataclasses.field(default_factory=ResNet2DConfig)
+
+
+#: Every classifier config class by name, to rebuild a classifier from its Keras config.
+_CONFIGS = {
+    c.__name__: c
+    for c in (
+        VideoClassifierConfig,
+        I3DClassifierConfig,
+        WaveformClassifierConfig,
+        SpectrogramClassifierConfig,
+        ResNet2DClassifierConfig,
+    )
+}
 
 
 class Classifier(keras.Model):
     """Backbone -> dropout -> Dense classifier on ``features_pooled``.
 
-    Subclasses set the batch key they read, the backbone class and the classifier init.
-    The layout of :meth:`checkpoint_variables` is that of the official fine-tuned checkpoints:
-    backbone under ``_base/``, classifier under ``_ops/cls/``.
+    Subclasses set the classifier init. The layout of :meth:`checkpoint_variables` is that of
+    the official fine-tuned checkpoints: backbone under ``_base/``, classifier under
+    ``_ops/cls/``.
     """
-
-    input_key: str = ""
-    input_description: str = ""
-    backbone_class: type[TransformerBackbone] = TransformerBackbone
-    config_class: type[ArchConfig] = ArchConfig
 
     def __init__(self, config: ClassifierConfig, name: str | None = None, **kwargs):
         super().__init__(name=name, **kwargs)
-        if config.num_classes < 1:
-            raise ValueError(f"num_classes must be positive, got {config.num_classes}")
-        if not 0.0 <= config.cls_dropout_rate < 1.0:
-            raise ValueError(f"cls_dropout_rate must be in [0, 1), got {config.cls_dropout_rate}")
         self.config = config
         with keras.name_scope(self.name):  # sub-layers are built here: scope their paths
-            self.backbone = self.backbone_class(config.backbone)
+            self.backbone = config.backbone.build_layer()
             self.cls = keras.layers.Dense(
                 config.num_classes,
                 kernel_initializer=self._kernel_initializer(),
@@ -101,6 +140,11 @@ class Classifier(keras.Model):
         self.dropout = keras.layers.Dropout(config.cls_dropout_rate)
         self.built = True
 
+    @property
+    def input_key(self) -> str:
+        """The batch key the backbone reads (``video``, ``audio`` or ``audio_spectrogram``)."""
+        return self.backbone.input_key
+
     def _kernel_initializer(self):
         return "glorot_uniform"
 
@@ -112,7 +156,7 @@ class Classifier(keras.Model):
             got = sorted(inputs) if isinstance(inputs, Mapping) else type(inputs).__name__
             raise KeyError(
                 f"{type(self).__name__} expects a batch dict with key {self.input_key!r} "
-                f"({self.input_description}); got {got}"
+                f"({_INPUTS[self.input_key]}); got {got}"
             )
         outputs = self.backbone(inputs[self.input_key], training=training)
         pooled = outputs["features_pooled"]
@@ -128,124 +172,118 @@ class Classifier(keras.Model):
             **keras_layer_variables(self.cls, f"{prefix}/_ops/cls"),
         }
 
-    def get_config(self):
-        return {"name": self.name, "trainable": self.trainable, "config": self.config.to_dict()}
+    def get_config(self) -> dict[str, Any]:
+        """Keras config: the base model's, the config and its class name."""
+        return {
+            **super().get_config(),
+            "config_type": type(self.config).__name__,
+            "config": self.config.to_dict(),
+        }
 
     @classmethod
-    def from_config(cls, config):
+    def from_config(cls, config: dict[str, Any]) -> Classifier:
+        """The classifier rebuilt from :meth:`get_config`'s output."""
         config = dict(config)
-        arch_config = cls.config_class.from_dict(config.pop("config"))
+        arch_config = _CONFIGS[config.pop("config_type")].from_dict(config.pop("config"))
         return cls(arch_config, **config)
 
 
+def _sized(config_class: type, backbone_class: type, size: str) -> Callable[[], Any]:
+    """Default-config factory of a classifier arch on a Transformer of a named size."""
+    return lambda: config_class(backbone=backbone_class.sized(size))
+
+
+def _resnet(depth: int) -> Callable[[], ResNet2DClassifierConfig]:
+    """Default-config factory of a ResNet-2D classifier arch of the given depth."""
+    blocks = BLOCKS_PER_GROUP[depth]
+    return lambda: ResNet2DClassifierConfig(backbone=ResNet2DConfig(blocks_per_group=blocks))
+
+
+# Tiny sizes: the reference fixtures' Transformer with small patch grids; the CNNs keep their
+# published structure (tiny ResNets keep one block per group, so that a CPU test still runs
+# every kind of layer: projection, identity, zero-init BN).
+_VIT_TINY = {
+    "backbone": {
+        **TINY_TRANSFORMER,
+        "temporal_patch_size": 2,
+        "spatial_patch_size": 8,
+        "max_temporal_buckets": 2,
+        "max_vertical_buckets": 2,
+        "max_horizontal_buckets": 2,
+    },
+    "num_classes": 5,
+}
+_WAT_TINY = {"backbone": {**TINY_TRANSFORMER, "max_temporal_buckets": 8}, "num_classes": 5}
+_SPT_TINY = {
+    "backbone": {**TINY_TRANSFORMER, "max_temporal_buckets": 2, "max_spectoral_buckets": 4},
+    "num_classes": 5,
+}
+_I3D_TINY = {"num_classes": 5}
+_RESNET_TINY = {"backbone": {"blocks_per_group": [1, 1, 1, 1]}, "num_classes": 5}
+
+
+# Backbone parameters: vit_base 87,446,016, vit_medium 154,343,424, vit_large 305,498,112;
+# i3d 12,287,264 trainable (1024-d features).
+@register_arch(
+    "vit_base", _sized(VideoClassifierConfig, ViTConfig, "base"), tiny=_VIT_TINY, tower="video"
+)
+@register_arch(
+    "vit_medium", _sized(VideoClassifierConfig, ViTConfig, "medium"), tiny=_VIT_TINY, tower="video"
+)
+@register_arch(
+    "vit_large", _sized(VideoClassifierConfig, ViTConfig, "large"), tiny=_VIT_TINY, tower="video"
+)
+@register_arch(
+    "vit_xlarge", _sized(VideoClassifierConfig, ViTConfig, "xlarge"), tiny=_VIT_TINY, tower="video"
+)
+@register_arch("i3d", I3DClassifierConfig, tiny=_I3D_TINY, tower="video")
 @keras.saving.register_keras_serializable(package="vatt")
 class VideoClassifier(Classifier):
-    """ViT-3D video classifier; kernel glorot_normal, zero bias (softmax targets)."""
-
-    input_key = "video"
-    input_description = "float32 video (B, T, H, W, 3) in [-1, 1]"
-    backbone_class = ViT3D
-    config_class = VideoClassifierConfig
+    """Video classifier; kernel glorot_normal, zero bias (softmax targets)."""
 
     def _kernel_initializer(self):
         return "glorot_normal"
 
 
-class _AudioClassifier(Classifier):
-    """Audio classifiers start with bias ``-log(C - 1)``: sigmoid outputs of about 1/C."""
+# Backbone parameters: wat_base 86,078,976, wat_medium 152,520,704; spt_base 85,056,768,
+# spt_medium 151,157,760 (no biases); resnet2d_50 23,501,760, resnet2d_101 42,493,888
+# (2048-d features).
+@register_arch(
+    "wat_base", _sized(WaveformClassifierConfig, WaTConfig, "base"), tiny=_WAT_TINY, tower="audio"
+)
+@register_arch(
+    "wat_medium",
+    _sized(WaveformClassifierConfig, WaTConfig, "medium"),
+    tiny=_WAT_TINY,
+    tower="audio",
+)
+@register_arch(
+    "wat_large", _sized(WaveformClassifierConfig, WaTConfig, "large"), tiny=_WAT_TINY, tower="audio"
+)
+@register_arch(
+    "spt_base",
+    _sized(SpectrogramClassifierConfig, SpTConfig, "base"),
+    tiny=_SPT_TINY,
+    tower="audio",
+)
+@register_arch(
+    "spt_medium",
+    _sized(SpectrogramClassifierConfig, SpTConfig, "medium"),
+    tiny=_SPT_TINY,
+    tower="audio",
+)
+@register_arch(
+    "spt_large",
+    _sized(SpectrogramClassifierConfig, SpTConfig, "large"),
+    tiny=_SPT_TINY,
+    tower="audio",
+)
+@register_arch("resnet2d_50", _resnet(50), tiny=_RESNET_TINY, tower="audio")
+@register_arch("resnet2d_101", _resnet(101), tiny=_RESNET_TINY, tower="audio")
+@keras.saving.register_keras_serializable(package="vatt")
+class AudioClassifier(Classifier):
+    """Audio classifier; bias ``-log(C - 1)``: sigmoid outputs of about 1/C at the start."""
 
     def _bias_initializer(self):
         classes = self.config.num_classes
         return keras.initializers.Constant(-math.log(classes - 1) if classes > 1 else 0.0)
-
-
-@keras.saving.register_keras_serializable(package="vatt")
-class WaveformClassifier(_AudioClassifier):
-    """WaT classifier on the raw waveform."""
-
-    input_key = "audio"
-    input_description = "float32 waveform (B, S) or (B, S, 1)"
-    backbone_class = WaT
-    config_class = WaveformClassifierConfig
-
-
-@keras.saving.register_keras_serializable(package="vatt")
-class SpectrogramClassifier(_AudioClassifier):
-    """SpT classifier on the log-mel spectrogram."""
-
-    input_key = "audio_spectrogram"
-    input_description = "float32 log-mel spectrogram (B, F, M, 1)"
-    backbone_class = SpT
-    config_class = SpectrogramClassifierConfig
-
-
-# Tiny sizes: the reference fixtures' Transformer with small patch grids.
-_TINY_VIT = {
-    **TINY_TRANSFORMER,
-    "temporal_patch_size": 2,
-    "spatial_patch_size": 8,
-    "max_temporal_buckets": 2,
-    "max_vertical_buckets": 2,
-    "max_horizontal_buckets": 2,
-}
-_TINY_WAT = {**TINY_TRANSFORMER, "max_temporal_buckets": 8}
-_TINY_SPT = {**TINY_TRANSFORMER, "max_temporal_buckets": 2, "max_spectoral_buckets": 4}
-
-
-_VIDEO_TINY = {"backbone": _TINY_VIT, "num_classes": 5}
-_WAVEFORM_TINY = {"backbone": _TINY_WAT, "num_classes": 5}
-_SPECTROGRAM_TINY = {"backbone": _TINY_SPT, "num_classes": 5}
-
-
-def _video(size: str) -> VideoClassifierConfig:
-    return VideoClassifierConfig(backbone=ViTConfig.sized(size))
-
-
-def _waveform(size: str) -> WaveformClassifierConfig:
-    return WaveformClassifierConfig(backbone=WaTConfig.sized(size))
-
-
-def _spectrogram(size: str) -> SpectrogramClassifierConfig:
-    return SpectrogramClassifierConfig(backbone=SpTConfig.sized(size))
-
-
-@register_arch("vit_base", lambda: _video("base"), tiny=_VIDEO_TINY)
-def vit_base(config: VideoClassifierConfig) -> VideoClassifier:
-    """ViT-Base (768 wide, 12 layers, 12 heads; backbone 87,446,016 parameters)."""
-    return VideoClassifier(config, name="vit_base")
-
-
-@register_arch("vit_medium", lambda: _video("medium"), tiny=_VIDEO_TINY)
-def vit_medium(config: VideoClassifierConfig) -> VideoClassifier:
-    """ViT-Medium (1024 wide, 12 layers, 16 heads; backbone 154,343,424 parameters)."""
-    return VideoClassifier(config, name="vit_medium")
-
-
-@register_arch("vit_large", lambda: _video("large"), tiny=_VIDEO_TINY)
-def vit_large(config: VideoClassifierConfig) -> VideoClassifier:
-    """ViT-Large (1024 wide, 24 layers, 16 heads; backbone 305,498,112 parameters)."""
-    return VideoClassifier(config, name="vit_large")
-
-
-@register_arch("wat_base", lambda: _waveform("base"), tiny=_WAVEFORM_TINY)
-def wat_base(config: WaveformClassifierConfig) -> WaveformClassifier:
-    """WaT-Base (768 wide, 12 layers, 12 heads; backbone 86,078,976 parameters)."""
-    return WaveformClassifier(config, name="wat_base")
-
-
-@register_arch("wat_medium", lambda: _waveform("medium"), tiny=_WAVEFORM_TINY)
-def wat_medium(config: WaveformClassifierConfig) -> WaveformClassifier:
-    """WaT-Medium (1024 wide, 12 layers, 16 heads; backbone 152,520,704 parameters)."""
-    return WaveformClassifier(config, name="wat_medium")
-
-
-@register_arch("spt_base", lambda: _spectrogram("base"), tiny=_SPECTROGRAM_TINY)
-def spt_base(config: SpectrogramClassifierConfig) -> SpectrogramClassifier:
-    """SpT-Base (768 wide, 12 layers, 12 heads, no biases; backbone 85,056,768 parameters)."""
-    return SpectrogramClassifier(config, name="spt_base")
-
-
-@register_arch("spt_medium", lambda: _spectrogram("medium"), tiny=_SPECTROGRAM_TINY)
-def spt_medium(config: SpectrogramClassifierConfig) -> SpectrogramClassifier:
-    """SpT-Medium (1024 wide, 12 layers, 16 heads, no biases; backbone 151,157,760 parameters)."""
-    return SpectrogramClassifier(config, name="spt_medium")

@@ -4,7 +4,7 @@
     vatt-models convert --arch vit_base CKPT OUT.weights.h5 [--config FILE.yaml] [--override K=V]
 
 ``convert`` builds ``--arch`` from its default config, then ``--config`` (YAML), then each
-``--override`` (dotted key, YAML value, e.g. ``backbone.d_model=32``), loads the official TF
+``--override`` (vatt.core's grammar: ``backbone.d_model=32`` or ``a=1,b.c=[1,2]``), loads the official TF
 checkpoint ``CKPT`` (prefix, one of its files, or folder) and saves Keras weights to ``OUT.weights.h5`` plus the
 resolved config next to them as ``OUT.config.yaml``.
 """
@@ -18,35 +18,10 @@ import traceback
 from collections.abc import Sequence
 from typing import Any
 
-import yaml
-
-from vatt.models.quiet import import_tensorflow_quietly
+from vatt.core.config import merge_mappings, parse_overrides, read_yaml
+from vatt.core.quiet import import_tensorflow_quietly
 
 _WEIGHTS_SUFFIX = ".weights.h5"
-
-
-def parse_override(text: str) -> dict[str, Any]:
-    """``"a.b=1"`` -> ``{"a": {"b": 1}}``; the value is parsed as YAML."""
-    key, sep, value = text.partition("=")
-    if not sep or not key:
-        raise ValueError(f"override {text!r} is not of the form dotted.key=value")
-    nested: dict[str, Any] = {}
-    node = nested
-    *parents, leaf = key.strip().split(".")
-    for part in parents:
-        node = node.setdefault(part, {})
-    node[leaf] = yaml.safe_load(value)
-    return nested
-
-
-def _merge(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
-    merged = dict(base)
-    for key, value in update.items():
-        if isinstance(value, dict) and isinstance(merged.get(key), dict):
-            merged[key] = _merge(merged[key], value)
-        else:
-            merged[key] = value
-    return merged
 
 
 def convert(
@@ -62,16 +37,9 @@ def convert(
     output = pathlib.Path(output).expanduser()
     if not output.name.endswith(_WEIGHTS_SUFFIX):
         raise ValueError(f"output {output} must end with {_WEIGHTS_SUFFIX}")
-    values: dict[str, Any] = {}
-    if config_file is not None:
-        path = pathlib.Path(config_file).expanduser()
-        if not path.is_file():
-            raise FileNotFoundError(f"config file {path} does not exist")
-        values = yaml.safe_load(path.read_text()) or {}
-        if not isinstance(values, dict):
-            raise ValueError(f"config file {path} must hold a YAML mapping")
+    values: dict[str, Any] = read_yaml(config_file) if config_file is not None else {}
     for text in overrides:
-        values = _merge(values, parse_override(text))
+        values = merge_mappings(values, parse_overrides(text, flag="--override"))
     config = vatt.models.get_config(arch).replace(**values)
     model = vatt.models.build(arch, config)
     vatt.models.load_official_checkpoint(model, checkpoint)
@@ -100,7 +68,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         action="append",
         default=[],
         metavar="KEY=VALUE",
-        help="dotted config key and YAML value, e.g. backbone.d_model=32 (repeatable)",
+        help="dotted config key and YAML value, e.g. backbone.d_model=32 or "
+        "'a=1,b.c=[1,2]' (repeatable; the grammar of vatt-train --params_override)",
     )
     converter.add_argument(
         "checkpoint", help="checkpoint prefix (…/ckpt-N), one of its files, or its folder"

@@ -3,8 +3,9 @@
 Two families, as in the original ``MMRLModel``:
 
 * modality-specific towers (``tx_fac*``: ViT-3D + WaT/SpT + T5/BERT; ``mmv_fac``: I3D +
-  ResNet-2D + linear text), each named in the config with optional hyper-parameter overrides;
-  SpT and ResNet-2D read the batch key ``audio_spectrogram``, WaT reads ``audio``;
+  ResNet-2D + linear text), each named in the config by a tower arch (``video_backbone``...)
+  and configured by that arch's own typed backbone config (``video``...); each backbone reads
+  its own batch key (SpT and ResNet-2D ``audio_spectrogram``, WaT ``audio``);
 * the modality-agnostic UT (``ut_fac``): one Transformer shared by the three modalities.
 
 Both take a batch dict (Contract 1) and return::
@@ -20,151 +21,90 @@ A modality absent from the batch is absent from the outputs. Text ``[B, K, L]`` 
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Callable
-from typing import Any
+from typing import Any, ClassVar
 
 import keras
 
-from vatt.models.backbones import SpT, SpTConfig, ViT3D, ViTConfig, WaT, WaTConfig
+from vatt.models.backbones import SpTConfig, ViTConfig, WaTConfig
 from vatt.models.checkpoints import ROOT_PREFIX
-from vatt.models.cnn import BLOCKS_PER_GROUP, I3D, I3DConfig, ResNet2D, ResNet2DConfig
+from vatt.models.cnn import I3DConfig, ResNet2DConfig
 from vatt.models.heads import FACHead, FACHeadConfig
-from vatt.models.registry import ArchConfig, register_arch
-from vatt.models.text import (
-    TextBackbone,
-    TextConfig,
-    bert_base_config,
-    bert_small_config,
-    linear_config,
-    t5_base_config,
-    t5_small_config,
-)
-from vatt.models.unified import (
-    UT_TINY,
-    UnifiedBackbone,
-    UnifiedConfig,
-    ut_base_config,
-    ut_large_config,
-    ut_medium_config,
-)
+from vatt.models.registry import ArchConfig, register_arch, tower_config
+from vatt.models.text import TextConfig
+from vatt.models.unified import MODALITIES, UT_TINY, UnifiedConfig
 
 
-@dataclasses.dataclass(frozen=True)
-class _Tower:
-    """How to build one backbone: its config factory, layer class and batch key."""
-
-    config: Callable[[], Any]
-    layer: Callable[[Any], keras.layers.Layer]
-    input_key: str
-
-
-def _sized(config_class, size: str) -> Callable[[], Any]:
-    return lambda: config_class.sized(size)
-
-
-def _resnet(depth: int) -> Callable[[], ResNet2DConfig]:
-    return lambda: ResNet2DConfig(blocks_per_group=BLOCKS_PER_GROUP[depth])
-
-
-VIDEO_TOWERS = {
-    **{
-        f"vit_{size}": _Tower(_sized(ViTConfig, size), ViT3D, "video")
-        for size in ("base", "medium", "large", "xlarge")
-    },
-    "i3d": _Tower(I3DConfig, I3D, "video"),
-}
-AUDIO_TOWERS = {
-    **{
-        f"wat_{size}": _Tower(_sized(WaTConfig, size), WaT, "audio")
-        for size in ("base", "medium", "large")
-    },
-    **{
-        f"spt_{size}": _Tower(_sized(SpTConfig, size), SpT, "audio_spectrogram")
-        for size in ("base", "medium", "large")
-    },
-    **{
-        f"resnet2d_{depth}": _Tower(_resnet(depth), ResNet2D, "audio_spectrogram")
-        for depth in (50, 101)
-    },
-}
-TEXT_TOWERS = {
-    name: _Tower(factory, TextBackbone, "text")
-    for name, factory in (
-        ("linear", linear_config),
-        ("t5_small", t5_small_config),
-        ("t5_base", t5_base_config),
-        ("bert_small", bert_small_config),
-        ("bert_base", bert_base_config),
-    )
-}
-UNIFIED_BACKBONES = {
-    "ut_base": ut_base_config,
-    "ut_medium": ut_medium_config,
-    "ut_large": ut_large_config,
-}
-
-
-def _tower_config(towers: dict[str, _Tower], name: str, overrides: dict, what: str):
-    if name not in towers:
-        raise ValueError(f"unknown {what} {name!r}; choose one of {', '.join(sorted(towers))}")
-    return towers[name].config().replace(**overrides)
+def _tower(kind: str) -> Callable[[str], Any]:
+    """The CHOICES factory of a tower field: tower arch name -> its default backbone config."""
+    return functools.partial(tower_config, tower=kind)
 
 
 @dataclasses.dataclass
-class MultimodalConfig(ArchConfig):
+class _TowersConfig(ArchConfig):
+    """A config whose tower fields are chosen by arch name (see ``CHOICES``).
+
+    A tower left ``None`` gets the named arch's default backbone config; a tower config whose
+    class is not the named arch's is an error.
+    """
+
+    def __post_init__(self) -> None:
+        for field, (selector, factory) in self.CHOICES.items():
+            name = getattr(self, selector)
+            default = factory(name)
+            current = getattr(self, field)
+            if current is None:
+                setattr(self, field, default)
+            elif type(current) is not type(default):
+                raise ValueError(
+                    f"{field} is a {type(current).__name__} but {selector}={name!r} takes "
+                    f"{type(default).__name__}; change {selector} or leave {field} unset"
+                )
+
+
+@dataclasses.dataclass
+class MultimodalConfig(_TowersConfig):
     """A pre-training model with one backbone per modality (original ``TxFACModel``).
 
-    ``*_backbone`` name a tower (see ``VIDEO_TOWERS``, ``AUDIO_TOWERS``, ``TEXT_TOWERS``) and
-    ``*_model_kwargs`` override fields of that tower's config, as the original
-    ``video_model_kwargs`` etc. did. The defaults are ``tx_fac`` (= MBS).
+    ``*_backbone`` name a tower arch (``list_archs(tower="video")`` etc.) and ``video``,
+    ``audio``, ``text`` hold that tower's backbone config, the same class and fields as the
+    standalone arch's ``backbone`` (``vit_base``'s ``backbone.patch_sampling_rate`` is
+    ``video.patch_sampling_rate`` here). Setting ``video_backbone`` by override resets ``video``
+    to the new arch's defaults before ``video``'s own overrides apply. The defaults are
+    ``tx_fac`` (= MBS).
     """
+
+    CHOICES: ClassVar[dict[str, tuple[str, Callable[[str], Any]]]] = {
+        modality: (f"{modality}_backbone", _tower(modality)) for modality in MODALITIES
+    }
+    #: The original's free-form ``*_model_kwargs`` are the typed tower configs now.
+    RENAMED: ClassVar[dict[str, str]] = {f"{m}_model_kwargs": m for m in MODALITIES}
 
     video_backbone: str = "vit_medium"
     audio_backbone: str = "wat_base"
     text_backbone: str = "t5_small"
-    video_model_kwargs: dict[str, Any] = dataclasses.field(default_factory=dict)
-    audio_model_kwargs: dict[str, Any] = dataclasses.field(default_factory=dict)
-    text_model_kwargs: dict[str, Any] = dataclasses.field(default_factory=dict)
+    video: ViTConfig | I3DConfig | None = None
+    audio: WaTConfig | SpTConfig | ResNet2DConfig | None = None
+    text: TextConfig | None = None
     head: FACHeadConfig = dataclasses.field(default_factory=FACHeadConfig)
-
-    def __post_init__(self):
-        # Resolving the tower configs here rejects unknown names and keys at config time.
-        self.tower_configs()
-
-    def tower_configs(self) -> dict[str, Any]:
-        """The resolved ``{"video", "audio", "text"}`` backbone configs."""
-        return {
-            "video": _tower_config(
-                VIDEO_TOWERS, self.video_backbone, self.video_model_kwargs, "video backbone"
-            ),
-            "audio": _tower_config(
-                AUDIO_TOWERS, self.audio_backbone, self.audio_model_kwargs, "audio backbone"
-            ),
-            "text": _tower_config(
-                TEXT_TOWERS, self.text_backbone, self.text_model_kwargs, "text backbone"
-            ),
-        }
 
 
 @dataclasses.dataclass
-class UnifiedFACConfig(ArchConfig):
-    """A pre-training model on the shared UT backbone (original ``UnifiedTxFACModel``)."""
+class UnifiedFACConfig(_TowersConfig):
+    """A pre-training model on the shared UT backbone (original ``UnifiedTxFACModel``).
+
+    ``unified_backbone`` names a UT arch and ``unified`` holds its :class:`UnifiedConfig`.
+    """
+
+    CHOICES: ClassVar[dict[str, tuple[str, Callable[[str], Any]]]] = {
+        "unified": ("unified_backbone", _tower("unified"))
+    }
+    RENAMED: ClassVar[dict[str, str]] = {"unified_model_kwargs": "unified"}
 
     unified_backbone: str = "ut_medium"
-    unified_model_kwargs: dict[str, Any] = dataclasses.field(default_factory=dict)
+    unified: UnifiedConfig | None = None
     head: FACHeadConfig = dataclasses.field(default_factory=FACHeadConfig)
-
-    def __post_init__(self):
-        self.backbone_config()
-
-    def backbone_config(self) -> UnifiedConfig:
-        """The resolved UT config."""
-        if self.unified_backbone not in UNIFIED_BACKBONES:
-            raise ValueError(
-                f"unknown unified backbone {self.unified_backbone!r}; choose one of "
-                f"{', '.join(sorted(UNIFIED_BACKBONES))}"
-            )
-        return UNIFIED_BACKBONES[self.unified_backbone]().replace(**self.unified_model_kwargs)
 
 
 class ModalityBackbones(keras.layers.Layer):
@@ -173,22 +113,16 @@ class ModalityBackbones(keras.layers.Layer):
     def __init__(self, config: MultimodalConfig, **kwargs):
         kwargs.setdefault("name", "modality_backbones")
         super().__init__(**kwargs)
-        configs = config.tower_configs()
-        towers = {
-            "video": VIDEO_TOWERS[config.video_backbone],
-            "audio": AUDIO_TOWERS[config.audio_backbone],
-            "text": TEXT_TOWERS[config.text_backbone],
-        }
-        self.input_keys = {m: tower.input_key for m, tower in towers.items()}
-        self.video = towers["video"].layer(configs["video"])
-        self.audio = towers["audio"].layer(configs["audio"])
-        self.text = towers["text"].layer(configs["text"])
-        self.output_dims = {m: _output_dim(c) for m, c in configs.items()}
+        self.video = config.video.build_layer()
+        self.audio = config.audio.build_layer()
+        self.text = config.text.build_layer()
+        self.input_keys = {m: getattr(self, m).input_key for m in MODALITIES}
+        self.output_dims = {m: getattr(config, m).output_dim for m in MODALITIES}
         self.built = True
 
     def call(self, batch, training=False):
         outputs = {}
-        for modality in ("video", "audio", "text"):
+        for modality in MODALITIES:
             key = self.input_keys[modality]
             if key in batch:
                 outputs[modality] = getattr(self, modality)(batch[key], training=training)
@@ -208,82 +142,35 @@ class ModalityBackbones(keras.layers.Layer):
         }
 
 
-class UnifiedBackboneAdapter(keras.layers.Layer):
-    """UT as the backbone of a pre-training model (original ``UnifiedFusion``)."""
-
-    def __init__(self, config: UnifiedFACConfig, **kwargs):
-        kwargs.setdefault("name", "unified_backbones")
-        super().__init__(**kwargs)
-        backbone_config = config.backbone_config()
-        self.unified = UnifiedBackbone(backbone_config)
-        self.output_dims = dict.fromkeys(("video", "audio", "text"), backbone_config.d_post_proj)
-        self.built = True
-
-    def call(self, batch, training=False):
-        return self.unified(batch, training=training)
-
-    def checkpoint_variables(self, prefix: str) -> dict[str, keras.Variable]:
-        """Official paths ``unified_backbone/unified_transformer/...``."""
-        return self.unified.checkpoint_variables(f"{prefix}/unified_backbone/unified_transformer")
-
-
-@keras.saving.register_keras_serializable(package="vatt")
-class PretrainingModel(keras.Model):
-    """Backbones + FAC head; see the module docstring for inputs and outputs.
-
-    Args:
-        config: a :class:`MultimodalConfig` (one tower per modality) or a
-            :class:`UnifiedFACConfig` (UT).
-    """
-
-    def __init__(self, config: MultimodalConfig | UnifiedFACConfig, **kwargs):
-        kwargs.setdefault("name", "vatt_pretraining")
-        super().__init__(**kwargs)
-        self.config = config
-        if isinstance(config, UnifiedFACConfig):
-            self.backbone = UnifiedBackboneAdapter(config)
-        elif isinstance(config, MultimodalConfig):
-            self.backbone = ModalityBackbones(config)
-        else:
-            raise TypeError(
-                f"PretrainingModel needs a MultimodalConfig or UnifiedFACConfig, "
-                f"got {type(config).__name__}"
-            )
-        dims = self.backbone.output_dims
-        self.head = FACHead(dims["video"], dims["audio"], dims["text"], config.head)
-        self.built = True
-
-    def call(self, batch, training=False):
-        features = self.backbone(batch, training=training)
-        pooled = {m: outputs["features_pooled"] for m, outputs in features.items()}
-        return {"backbone": features, "head": self.head(pooled, training=training)}
-
-    def checkpoint_variables(self, prefix: str = ROOT_PREFIX) -> dict[str, keras.Variable]:
-        """Official paths: ``{prefix}/_base_layer/...`` and ``{prefix}/_head_layer/...``."""
-        return {
-            **self.backbone.checkpoint_variables(f"{prefix}/_base_layer"),
-            **self.head.checkpoint_variables(f"{prefix}/_head_layer/_bridge_heads/0"),
-        }
-
-    def get_config(self):
-        return {
-            "name": self.name,
-            "config_type": type(self.config).__name__,
-            "config": self.config.to_dict(),
-        }
-
-    @classmethod
-    def from_config(cls, config):
-        config = dict(config)
-        kind = {"MultimodalConfig": MultimodalConfig, "UnifiedFACConfig": UnifiedFACConfig}
-        arch_config = kind[config.pop("config_type")].from_dict(config.pop("config"))
-        return cls(arch_config, **config)
-
-
-def _output_dim(config) -> int:
-    if isinstance(config, TextConfig):
-        return config.d_post_proj or config.d_model
-    return config.output_dim
+_TINY_TRANSFORMER = {"d_model": 32, "d_kv": 8, "d_ff": 64, "num_layers": 2, "num_heads": 4}
+_TINY_HEAD = {"va_dim": 20, "vat_dim": 12}
+#: Sizes of the ``tx_fac_tiny`` reference fixture.
+TX_FAC_TINY = {
+    "video": {
+        **_TINY_TRANSFORMER,
+        "temporal_patch_size": 2,
+        "spatial_patch_size": 8,
+        "max_temporal_buckets": 3,
+        "max_vertical_buckets": 4,
+        "max_horizontal_buckets": 6,
+    },
+    "audio": {**_TINY_TRANSFORMER, "max_temporal_buckets": 8},
+    "text": {
+        **_TINY_TRANSFORMER,
+        "d_pre_proj": 32,
+        "d_embedding": 24,
+        "vocab_size": 1000,
+    },
+    "head": _TINY_HEAD,
+}
+UT_FAC_TINY = {"unified": UT_TINY, "head": _TINY_HEAD}
+#: The CNNs keep their structure (one block per ResNet group); the text tower shrinks.
+MMV_FAC_TINY = {
+    "video": {"width_multiplier": 2},
+    "audio": {"blocks_per_group": [1, 1, 1, 1]},
+    "text": {"vocab_size": 1000, "d_embedding": 24, "d_model": 32},
+    "head": _TINY_HEAD,
+}
 
 
 def tx_fac_config() -> MultimodalConfig:
@@ -310,7 +197,7 @@ def mmv_fac_config() -> MultimodalConfig:
         video_backbone="i3d",
         audio_backbone="resnet2d_50",
         text_backbone="linear",
-        video_model_kwargs={"width_multiplier": 2},
+        video=I3DConfig(width_multiplier=2),
     )
 
 
@@ -319,47 +206,68 @@ def ut_fac_config() -> UnifiedFACConfig:
     return UnifiedFACConfig()
 
 
-_TINY_TRANSFORMER = {"d_model": 32, "d_kv": 8, "d_ff": 64, "num_layers": 2, "num_heads": 4}
-_TINY_HEAD = {"va_dim": 20, "vat_dim": 12}
-#: Sizes of the ``tx_fac_tiny`` reference fixture.
-TX_FAC_TINY = {
-    "video_model_kwargs": {
-        **_TINY_TRANSFORMER,
-        "temporal_patch_size": 2,
-        "spatial_patch_size": 8,
-        "max_temporal_buckets": 3,
-        "max_vertical_buckets": 4,
-        "max_horizontal_buckets": 6,
-    },
-    "audio_model_kwargs": {**_TINY_TRANSFORMER, "max_temporal_buckets": 8},
-    "text_model_kwargs": {
-        **_TINY_TRANSFORMER,
-        "d_pre_proj": 32,
-        "d_embedding": 24,
-        "vocab_size": 1000,
-    },
-    "head": _TINY_HEAD,
-}
-UT_FAC_TINY = {"unified_model_kwargs": UT_TINY, "head": _TINY_HEAD}
-#: The CNNs keep their structure (one block per ResNet group); the text tower shrinks.
-MMV_FAC_TINY = {
-    "video_model_kwargs": {"width_multiplier": 2},
-    "audio_model_kwargs": {"blocks_per_group": (1, 1, 1, 1)},
-    "text_model_kwargs": {"vocab_size": 1000, "d_embedding": 24, "d_model": 32},
-    "head": _TINY_HEAD,
-}
+@register_arch("tx_fac", tx_fac_config, tiny=TX_FAC_TINY)
+@register_arch("tx_fac_mbs", tx_fac_config, tiny=TX_FAC_TINY)
+@register_arch("tx_fac_bbs", tx_fac_bbs_config, tiny=TX_FAC_TINY)
+@register_arch("tx_fac_lbs", tx_fac_lbs_config, tiny=TX_FAC_TINY)
+@register_arch("mmv_fac", mmv_fac_config, tiny=MMV_FAC_TINY)
+@register_arch("ut_fac", ut_fac_config, tiny=UT_FAC_TINY)
+@keras.saving.register_keras_serializable(package="vatt")
+class PretrainingModel(keras.Model):
+    """Backbones + FAC head; see the module docstring for inputs and outputs.
 
+    Args:
+        config: a :class:`MultimodalConfig` (one tower per modality) or a
+            :class:`UnifiedFACConfig` (UT, whose modalities share one Transformer).
+    """
 
-def _build(config: MultimodalConfig | UnifiedFACConfig) -> PretrainingModel:
-    return PretrainingModel(config)
+    #: Object path of each kind of backbone under ``_base_layer`` in the official checkpoints.
+    BACKBONE_PATHS: ClassVar[dict[type, str]] = {
+        MultimodalConfig: "",
+        UnifiedFACConfig: "/unified_backbone/unified_transformer",
+    }
 
+    def __init__(self, config: MultimodalConfig | UnifiedFACConfig, **kwargs):
+        kwargs.setdefault("name", "vatt_pretraining")
+        super().__init__(**kwargs)
+        self.config = config
+        if isinstance(config, UnifiedFACConfig):
+            self.backbone = config.unified.build_layer()
+            dims = dict.fromkeys(MODALITIES, config.unified.output_dim)
+        elif isinstance(config, MultimodalConfig):
+            self.backbone = ModalityBackbones(config)
+            dims = self.backbone.output_dims
+        else:
+            raise TypeError(
+                f"PretrainingModel needs a MultimodalConfig or UnifiedFACConfig, "
+                f"got {type(config).__name__}"
+            )
+        self.head = FACHead(dims["video"], dims["audio"], dims["text"], config.head)
+        self.built = True
 
-for _name, _factory in (
-    ("tx_fac", tx_fac_config),
-    ("tx_fac_mbs", tx_fac_config),
-    ("tx_fac_bbs", tx_fac_bbs_config),
-    ("tx_fac_lbs", tx_fac_lbs_config),
-):
-    register_arch(_name, _factory, tiny=TX_FAC_TINY)(_build)
-register_arch("ut_fac", ut_fac_config, tiny=UT_FAC_TINY)(_build)
-register_arch("mmv_fac", mmv_fac_config, tiny=MMV_FAC_TINY)(_build)
+    def call(self, batch, training=False):
+        features = self.backbone(batch, training=training)
+        pooled = {m: outputs["features_pooled"] for m, outputs in features.items()}
+        return {"backbone": features, "head": self.head(pooled, training=training)}
+
+    def checkpoint_variables(self, prefix: str = ROOT_PREFIX) -> dict[str, keras.Variable]:
+        """Official paths: ``{prefix}/_base_layer/...`` and ``{prefix}/_head_layer/...``."""
+        backbone_path = self.BACKBONE_PATHS[type(self.config)]
+        return {
+            **self.backbone.checkpoint_variables(f"{prefix}/_base_layer{backbone_path}"),
+            **self.head.checkpoint_variables(f"{prefix}/_head_layer/_bridge_heads/0"),
+        }
+
+    def get_config(self):
+        return {
+            "name": self.name,
+            "config_type": type(self.config).__name__,
+            "config": self.config.to_dict(),
+        }
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        kind = {c.__name__: c for c in cls.BACKBONE_PATHS}
+        arch_config = kind[config.pop("config_type")].from_dict(config.pop("config"))
+        return cls(arch_config, **config)

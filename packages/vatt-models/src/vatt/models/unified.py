@@ -13,15 +13,14 @@ import dataclasses
 import keras
 from keras import ops
 
+from vatt.models.backbones.base import DropTokenConfig, transformer_encoder
 from vatt.models.checkpoints import ROOT_PREFIX, keras_layer_variables
 from vatt.models.layers import (
-    DropToken,
     SpatioTemporalEmbeddings,
     TemporalEmbeddings,
-    TransformerEncoder,
     embed_patches,
 )
-from vatt.models.registry import ArchConfig, register_arch
+from vatt.models.registry import ArchConfig, ConfiguredLayer, register_arch
 
 MODALITIES = ("video", "audio", "text")
 #: Object path of UT inside the official ``ut_fac`` pre-training checkpoint.
@@ -35,10 +34,11 @@ AGG_TOKEN_NAMES = {
 
 
 @dataclasses.dataclass
-class UnifiedConfig(ArchConfig):
+class UnifiedConfig(DropTokenConfig, ArchConfig):
     """Hyper-parameters of UT (names follow the original ``configs/unified.py``).
 
-    ``attention_dropout_rate`` and ``sequence_multiple`` are as in ViT-3D's config.
+    ``attention_dropout_rate`` and the DropToken fields (:class:`DropTokenConfig`, on video and
+    audio) are as in ViT-3D's config.
     The defaults are UT-Medium: 32x224x224 video in 4x16x16 patches, 3.2 s of 48 kHz audio in
     128-sample patches, 16 word2vec tokens.
     """
@@ -49,9 +49,6 @@ class UnifiedConfig(ArchConfig):
     txt_vocab_size: int = 2**16
     txt_embedding_dim: int = 300
     txt_embedding_trainable: bool = False
-    random_patch_sampling: bool = True
-    patch_sampling_rate: float = 0.5
-    sequence_multiple: int = 64
     d_model: int = 1024
     d_kv: int = 64
     d_ff: int = 4096
@@ -70,15 +67,54 @@ class UnifiedConfig(ArchConfig):
     d_post_proj: int = 1024
     post_proj_activation: str = "gelu"
 
-    def __post_init__(self):
-        if not 0.0 < self.patch_sampling_rate < 1.0:
-            raise ValueError(
-                f"patch_sampling_rate must be in (0, 1), got {self.patch_sampling_rate}"
-            )
+    @property
+    def output_dim(self) -> int:
+        """Width of every modality's ``features_pooled``: ``d_post_proj``."""
+        return self.d_post_proj
+
+    def build_layer(self, **kwargs) -> UnifiedBackbone:
+        """The :class:`UnifiedBackbone` of this config."""
+        return UnifiedBackbone(self, **kwargs)
 
 
+def ut_base_config() -> UnifiedConfig:
+    """UT-Base: 768/12/12/3072."""
+    return UnifiedConfig(d_model=768, num_layers=12, num_heads=12, d_ff=3072)
+
+
+def ut_medium_config() -> UnifiedConfig:
+    """UT-Medium, the released modality-agnostic model: 1024/12/16/4096."""
+    return UnifiedConfig()
+
+
+def ut_large_config() -> UnifiedConfig:
+    """UT-Large: 1024/24/16/4096."""
+    return UnifiedConfig(num_layers=24)
+
+
+#: Overrides for a CPU-test-sized UT (the sizes of the ``ut_fac_tiny`` reference fixture).
+UT_TINY = {
+    "d_model": 32,
+    "d_kv": 8,
+    "d_ff": 64,
+    "num_layers": 2,
+    "num_heads": 4,
+    "vid_temporal_patch_size": 2,
+    "vid_spatial_patch_size": 8,
+    "txt_vocab_size": 1000,
+    "txt_embedding_dim": 24,
+    "max_vid_temporal_buckets": 3,
+    "max_vid_spatial_buckets": 4,
+    "max_aud_temporal_buckets": 8,
+    "d_post_proj": 48,
+}
+
+
+@register_arch("ut_base", ut_base_config, tiny=UT_TINY, tower="unified")
+@register_arch("ut_medium", ut_medium_config, tiny=UT_TINY, tower="unified")
+@register_arch("ut_large", ut_large_config, tiny=UT_TINY, tower="unified")
 @keras.saving.register_keras_serializable(package="vatt")
-class UnifiedBackbone(keras.Model):
+class UnifiedBackbone(ConfiguredLayer, keras.Model):
     """UT: ``{"video"?, "audio"?, "text"?}`` inputs to per-modality features.
 
     Call args:
@@ -92,6 +128,8 @@ class UnifiedBackbone(keras.Model):
         "features": [B, N, d_post_proj]}``, N the patch tokens in t-major order (the kept ones
         when DropToken is active); text also has ``attention_mask`` ``[N, L]`` (1 = real word).
     """
+
+    config_class = UnifiedConfig
 
     def __init__(self, config: UnifiedConfig, **kwargs):
         kwargs.setdefault("name", "unified_backbone")
@@ -155,34 +193,13 @@ class UnifiedBackbone(keras.Model):
             "audio": c.max_aud_temporal_buckets,
         }
         self.drop_token = {
-            m: DropToken(
-                c.patch_sampling_rate,
-                max_tokens[m],
-                enabled=c.random_patch_sampling,
-                sequence_multiple=c.sequence_multiple,
-                extra_tokens=1,
-                name=f"{m}_drop_token",
-            )
-            for m in ("video", "audio")
+            m: c.drop_token_layer(max_tokens[m], name=f"{m}_drop_token") for m in ("video", "audio")
         }
         self.agg_token = {
             m: self.add_weight(name=AGG_TOKEN_NAMES[m], shape=(d,), initializer="glorot_normal")
             for m in MODALITIES
         }
-        self.tx = TransformerEncoder(
-            c.num_layers,
-            d,
-            c.num_heads,
-            c.d_kv,
-            c.d_ff,
-            activation=c.activation,
-            dropout_rate=c.dropout_rate,
-            attention_dropout_rate=c.attention_dropout_rate,
-            layer_norm_epsilon=c.layer_norm_epsilon,
-            use_bias=c.use_bias,
-            pre_norm=c.pre_norm,
-        )
-        self.tx.build()
+        self.tx = transformer_encoder(c)
         self.post_proj = {
             m: _dense(c.d_post_proj, d, c.post_proj_activation, f"{m}_post_tx_projection")
             for m in MODALITIES
@@ -258,61 +275,8 @@ class UnifiedBackbone(keras.Model):
             found[f"{prefix}/{AGG_TOKEN_NAMES[m]}"] = self.agg_token[m]
         return found
 
-    def get_config(self):
-        return {"name": self.name, "config": self.config.to_dict()}
-
-    @classmethod
-    def from_config(cls, config):
-        config = dict(config)
-        return cls(UnifiedConfig.from_dict(config.pop("config")), **config)
-
 
 def _dense(units: int, input_dim: int, activation: str, name: str) -> keras.layers.Dense:
     layer = keras.layers.Dense(units, activation=activation, name=name)
     layer.build((None, input_dim))
     return layer
-
-
-def ut_base_config() -> UnifiedConfig:
-    """UT-Base: 768/12/12/3072."""
-    return UnifiedConfig(d_model=768, num_layers=12, num_heads=12, d_ff=3072)
-
-
-def ut_medium_config() -> UnifiedConfig:
-    """UT-Medium, the released modality-agnostic model: 1024/12/16/4096."""
-    return UnifiedConfig()
-
-
-def ut_large_config() -> UnifiedConfig:
-    """UT-Large: 1024/24/16/4096."""
-    return UnifiedConfig(num_layers=24)
-
-
-#: Overrides for a CPU-test-sized UT (the sizes of the ``ut_fac_tiny`` reference fixture).
-UT_TINY = {
-    "d_model": 32,
-    "d_kv": 8,
-    "d_ff": 64,
-    "num_layers": 2,
-    "num_heads": 4,
-    "vid_temporal_patch_size": 2,
-    "vid_spatial_patch_size": 8,
-    "txt_vocab_size": 1000,
-    "txt_embedding_dim": 24,
-    "max_vid_temporal_buckets": 3,
-    "max_vid_spatial_buckets": 4,
-    "max_aud_temporal_buckets": 8,
-    "d_post_proj": 48,
-}
-
-
-def _build(config: UnifiedConfig) -> UnifiedBackbone:
-    return UnifiedBackbone(config)
-
-
-for _name, _factory in (
-    ("ut_base", ut_base_config),
-    ("ut_medium", ut_medium_config),
-    ("ut_large", ut_large_config),
-):
-    register_arch(_name, _factory, tiny=UT_TINY)(_build)

@@ -4,7 +4,7 @@ Public API (see the package README)::
 
     resolve_config(mode, model_arch, *, config_file=None, params_override=None) -> ExperimentConfig
     default_config(mode, model_arch) -> ExperimentConfig
-    parse_params_override(text) -> dict
+    parse_overrides(text) -> dict  (vatt.core.config's, the grammar of --params_override)
     train(config, model_dir, *, strategy=None, dataset_fn=None) -> TrainResult
     create_strategy(strategy_type, tpu="") -> tf.distribute.Strategy
     load_run_config(run_dir) -> ExperimentConfig
@@ -15,58 +15,40 @@ Public API (see the package README)::
     export_model(checkpoint, output) -> Export
 """
 
-import importlib
-import importlib.util
+import pkgutil
+
+import lazy_loader
 
 from vatt.train.version import __version__ as __version__
 
-# Public name -> the module defining it. Modules load on first use (PEP 562): ``vatt-train
-# --help`` answers without importing TensorFlow.
+# Submodule -> its public names, imported on first use (lazy_loader): ``vatt-train --help`` answers
+# without importing TensorFlow. Every submodule (``vatt.train.precision``) is an attribute too.
 _EXPORTS = {
-    "CheckpointError": ".errors",
-    "ConfigError": ".overrides",
-    "CosineWithWarmup": ".schedules",
-    "DataConfig": ".config",
-    "ExperimentConfig": ".config",
-    "Export": ".export",
-    "LossConfig": ".config",
-    "NonFiniteLossError": ".steps",
-    "OptimizerConfig": ".optim_config",
-    "ScheduleConfig": ".optim_config",
-    "StepCosineWithWarmup": ".schedules",
-    "StrategyConfig": ".config",
-    "TrainConfig": ".config",
-    "TrainResult": ".training",
-    "apply_overrides": ".overrides",
-    "build_model": ".builders",
-    "build_optimizer": ".builders",
-    "checkpoint_prefix": ".checkpoints",
-    "create_strategy": ".strategies",
-    "default_config": ".config",
-    "export_model": ".export",
-    "initialize_from_pretrained": ".initialization",
-    "list_checkpoints": ".checkpoints",
-    "load_run_config": ".config",
-    "parse_params_override": ".overrides",
-    "resolve_config": ".config",
-    "restore_model_weights": ".checkpoints",
-    "save_config": ".config",
-    "train": ".training",
+    "checkpoints": ["checkpoint_prefix", "list_checkpoints", "restore_model_weights"],
+    "config": [
+        "ConfigError",
+        "DataConfig",
+        "ExperimentConfig",
+        "LossConfig",
+        "StrategyConfig",
+        "TrainConfig",
+        "apply_overrides",
+        "default_config",
+        "load_run_config",
+        "parse_overrides",
+        "resolve_config",
+        "save_config",
+    ],
+    "errors": ["CheckpointError"],
+    "export": ["Export", "export_model"],
+    "initialization": ["initialize_from_pretrained"],
+    "optim_config": ["OptimizerConfig", "ScheduleConfig"],
+    "precision": ["build_model"],
+    "schedules": ["CosineWithWarmup", "StepCosineWithWarmup", "build_optimizer"],
+    "steps": ["NonFiniteLossError"],
+    "strategies": ["create_strategy"],
+    "training": ["TrainResult", "train"],
 }
-__all__ = sorted([*_EXPORTS, "__version__"])
-
-
-def __getattr__(name: str):
-    """A public name or a submodule (``vatt.train.builders``), imported on first use."""
-    if name in _EXPORTS:
-        value = getattr(importlib.import_module(_EXPORTS[name], __name__), name)
-    elif not name.startswith("__") and importlib.util.find_spec(f"{__name__}.{name}"):
-        value = importlib.import_module(f"{__name__}.{name}")
-    else:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *__all__})
+_SUBMODULES = [m.name for m in pkgutil.iter_modules(__path__) if not m.name.startswith("_")]
+__getattr__, __dir__, _ = lazy_loader.attach(__name__, _SUBMODULES, _EXPORTS)
+__all__ = sorted([*(name for names in _EXPORTS.values() for name in names), "__version__"])

@@ -10,19 +10,14 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-import traceback
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from vatt.data.quiet import import_tensorflow_quietly
+from vatt.core.config import ConfigError, apply_overrides, merge_mappings, parse_overrides
+from vatt.core.quiet import import_tensorflow_quietly
 from vatt.train.choices import MODES, STRATEGY_TYPES
+from vatt.train.commandline import add_verbose_flag, command_parser, report_error
 from vatt.train.errors import CheckpointError
-from vatt.train.overrides import (
-    ConfigError,
-    apply_overrides,
-    merge_mappings,
-    parse_params_override,
-)
 
 if TYPE_CHECKING:
     from vatt.train.config import ExperimentConfig
@@ -32,23 +27,18 @@ DEFAULT_ARCH = {"pretrain": "tx_fac", "finetune": "vit_base"}
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``vatt-train``."""
-    parser = argparse.ArgumentParser(
-        prog="vatt-train",
-        description=(
-            "Pretrain or fine-tune a VATT model into a run directory (config.yaml, ckpt-N, "
-            "train/ TensorBoard events). Resumes from the run's latest checkpoint.\n\n"
-            "vatt-train export RUN OUT.weights.h5 writes a run's model for inference "
-            "(vatt-train export --help)."
-        ),
-        epilog=(
-            "Examples:\n"
-            "  vatt-train pretrain --model_dir runs/tx --model_arch tx_fac "
-            "--strategy_type mirrored \\\n"
-            "      --params_override 'train.total_steps=1000,data.train.data_dir=/data'\n"
-            "  vatt-train finetune --model_dir runs/k400 --model_arch vit_medium "
-            "--override_checkpoint runs/tx/ckpt-500000"
-        ),
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+    parser = command_parser(
+        "vatt-train",
+        "Pretrain or fine-tune a VATT model into a run directory (config.yaml, ckpt-N, "
+        "train/ TensorBoard events). Resumes from the run's latest checkpoint.\n\n"
+        "vatt-train export RUN OUT.weights.h5 writes a run's model for inference "
+        "(vatt-train export --help).",
+        [
+            "vatt-train pretrain --model_dir runs/tx --model_arch tx_fac --strategy_type mirrored \\",
+            "    --params_override 'train.total_steps=1000,data.train.data_dir=/data'",
+            "vatt-train finetune --model_dir runs/k400 --model_arch vit_medium "
+            "--override_checkpoint runs/tx/ckpt-500000",
+        ],
     )
     parser.add_argument("task", nargs="?", choices=MODES, help="pretrain or finetune")
     parser.add_argument(
@@ -103,9 +93,7 @@ def build_parser() -> argparse.ArgumentParser:
         type=float,
         help="peak dense TFLOP/s of one accelerator, to show MFU (train.peak_tflops_per_device)",
     )
-    parser.add_argument(
-        "--verbose", action="store_true", help="show the traceback of an error, not only its line"
-    )
+    add_verbose_flag(parser)
     return parser
 
 
@@ -119,7 +107,7 @@ def config_from_args(args: argparse.Namespace) -> ExperimentConfig:
         raise ConfigError(f"TASK {args.task!r} and --task={args.task_flag!r} disagree")
     overrides: dict = {}
     for text in args.params_override:
-        overrides = merge_mappings(overrides, parse_params_override(text))
+        overrides = merge_mappings(overrides, parse_overrides(text))
     config = resolve_config(
         task,
         args.model_arch or DEFAULT_ARCH[task],
@@ -142,11 +130,6 @@ def config_from_args(args: argparse.Namespace) -> ExperimentConfig:
 USER_ERRORS = (ConfigError, CheckpointError, FileNotFoundError, NotADirectoryError, KeyError)
 
 
-def _error(message: object, status: int = 2) -> int:
-    print(f"vatt-train: error: {' '.join(str(message).split())}", file=sys.stderr)
-    return status
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``vatt-train``; returns the process exit code (2: bad input, nothing
     written; 1: training stopped at a non-finite loss)."""
@@ -157,7 +140,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return export.main(argv[1:])
     args = build_parser().parse_args(argv)
     if args.mode != "train":
-        return _error("--mode=eval is the job of the vatt-eval command (pip install vatt-eval)")
+        return report_error(
+            "vatt-train", "--mode=eval is the job of the vatt-eval command (pip install vatt-eval)"
+        )
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(name)s %(message)s", stream=sys.stderr
     )
@@ -168,13 +153,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         result = train(config_from_args(args), args.model_dir)
     except USER_ERRORS as error:
-        if args.verbose:
-            traceback.print_exc()
-        return _error(error.args[0] if isinstance(error, KeyError) and error.args else error)
+        return report_error("vatt-train", error, verbose=args.verbose)
     except NonFiniteLossError as error:
-        if args.verbose:
-            traceback.print_exc()
-        return _error(error, status=1)
+        return report_error("vatt-train", error, verbose=args.verbose, status=1)
     logging.getLogger("vatt.train").info(
         "done: step %d in %s (%d non-finite steps skipped)",
         result.step,

@@ -17,11 +17,17 @@ import dataclasses
 import pathlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
-
-import yaml
+from typing import Any, ClassVar
 
 import vatt.models
+from vatt.core.config import (
+    Config,
+    ConfigError,
+    apply_overrides,
+    expand_dotted,
+    read_yaml,
+)
+from vatt.core.config import parse_overrides as parse_overrides  # public in vatt.train
 from vatt.data.config import EvalDataConfig, FinetuneDataConfig, PretrainDataConfig
 from vatt.data.registry import get_dataset_spec
 from vatt.train.choices import MODES, STRATEGY_TYPES
@@ -29,16 +35,11 @@ from vatt.train.optim_config import (
     AdamConfig,
     CosineWarmupConfig,
     MomentumConfig,
+    Optimizer,
     OptimizerConfig,
+    Schedule,
     ScheduleConfig,
     StepCosineWarmupConfig,
-)
-from vatt.train.overrides import (
-    ConfigError,
-    apply_overrides,
-    expand_dotted,
-    read_yaml_mapping,
-    to_plain,
 )
 from vatt.train.paths import user_path
 
@@ -57,6 +58,9 @@ class LossConfig:
     vid_txt_weight: float = 1.0
     vid_aud_weight: float = 1.0
     inverse_frequency_weighting: bool = True
+
+    def __post_init__(self):
+        _require(self, "loss", [("temperature", self.temperature > 0, "> 0")])
 
 
 @dataclass
@@ -87,6 +91,33 @@ class TrainConfig:
     # checkpoint to restore instead of the run's latest. Set by --override_checkpoint.
     override_checkpoint: str = ""
 
+    def __post_init__(self):
+        at_least_1 = "at least 1"
+        _require(
+            self,
+            "train",
+            [
+                ("total_steps", self.total_steps >= 1, at_least_1),
+                ("global_batch_size", self.global_batch_size >= 1, at_least_1),
+                ("iterations_per_loop", self.iterations_per_loop >= 1, at_least_1),
+                ("save_checkpoint_freq", self.save_checkpoint_freq >= 1, at_least_1),
+                ("max_checkpoints", self.max_checkpoints >= 1, at_least_1),
+                ("gradient_clip_norm", self.gradient_clip_norm >= 0, ">= 0 (0: off)"),
+                (
+                    "gradient_clip_norm_classifier",
+                    self.gradient_clip_norm_classifier >= 0,
+                    ">= 0 (0: off)",
+                ),
+                (
+                    "non_finite_loss",
+                    self.non_finite_loss in NON_FINITE_POLICIES,
+                    f"one of {NON_FINITE_POLICIES}",
+                ),
+                ("precision", self.precision in PRECISIONS, f"one of {PRECISIONS}"),
+                ("peak_tflops_per_device", self.peak_tflops_per_device >= 0, ">= 0"),
+            ],
+        )
+
 
 @dataclass
 class StrategyConfig:
@@ -94,6 +125,20 @@ class StrategyConfig:
 
     type: str = "mirrored"
     tpu: str = ""
+
+    def __post_init__(self):
+        _require(
+            self, "strategy", [("type", self.type in STRATEGY_TYPES, f"one of {STRATEGY_TYPES}")]
+        )
+
+
+def _require(config: Any, section: str, checks: list[tuple[str, bool, str]]) -> None:
+    """Raise :class:`ConfigError` naming the first field of ``checks`` whose value is invalid."""
+    for name, ok, allowed in checks:
+        if not ok:
+            value = getattr(config, name)
+            key = f"{section}.{name}" if section else name
+            raise ConfigError(f"{key} = {value!r} is invalid: it must be {allowed}")
 
 
 @dataclass
@@ -108,10 +153,10 @@ class DataConfig:
     (``vatt.data.finish_batch``).
     """
 
-    train: Any = field(
+    train: PretrainDataConfig | FinetuneDataConfig = field(
         default_factory=lambda: PretrainDataConfig(video_dtype="uint8", resize_on_accelerator=True)
     )
-    eval: Any = field(default_factory=EvalDataConfig)
+    eval: EvalDataConfig | FinetuneDataConfig = field(default_factory=EvalDataConfig)
     train_split: str = "train"
     eval_split: str = "test"
 
@@ -121,26 +166,37 @@ def _default_model() -> vatt.models.ArchConfig:
 
 
 @dataclass
-class ExperimentConfig:
-    """A complete pretraining or fine-tuning experiment; written to ``RUN/config.yaml``."""
+class ExperimentConfig(Config):
+    """A complete pretraining or fine-tuning experiment; written to ``RUN/config.yaml``.
+
+    ``optimizer.name`` and ``schedule.name`` choose their classes (``optimizer.name=momentum``
+    starts from ``MomentumConfig``'s defaults). ``model`` is the config of the ``model_arch``
+    registered in vatt-models; ``mode`` and ``model_arch`` come from the command.
+    """
+
+    CHOICES: ClassVar = {
+        "optimizer": ("optimizer.name", OptimizerConfig.choose),
+        "schedule": ("schedule.name", ScheduleConfig.choose),
+    }
 
     mode: str = "pretrain"
     model_arch: str = "tx_fac"
+    # The registered arch's own config class (any ``vatt.models.ArchConfig``).
     model: Any = field(default_factory=_default_model)
     data: DataConfig = field(default_factory=DataConfig)
     loss: LossConfig = field(default_factory=LossConfig)
-    optimizer: OptimizerConfig = field(default_factory=AdamConfig)
-    schedule: ScheduleConfig = field(default_factory=StepCosineWarmupConfig)
+    optimizer: Optimizer = field(default_factory=AdamConfig)
+    schedule: Schedule = field(default_factory=StepCosineWarmupConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     strategy: StrategyConfig = field(default_factory=StrategyConfig)
 
-    def to_dict(self) -> dict[str, Any]:
-        """Nested plain-Python dict (what ``config.yaml`` holds)."""
-        return to_plain(self)
-
-    def to_yaml(self) -> str:
-        """YAML text of the config."""
-        return yaml.safe_dump(self.to_dict(), sort_keys=False)
+    def __post_init__(self):
+        _require(self, "", [("mode", self.mode in MODES, f"one of {MODES}")])
+        # Building the schedule validates its steps against the run length.
+        try:
+            self.schedule.build(self.train.total_steps)
+        except ValueError as error:
+            raise ConfigError(f"schedule: {error}") from None
 
 
 def default_config(mode: str, model_arch: str) -> ExperimentConfig:
@@ -183,7 +239,7 @@ def resolve_config(
     config = default_config(mode, model_arch)
     layers = []
     if config_file:
-        layers.append((read_yaml_mapping(config_file), f"config file {config_file}"))
+        layers.append((read_yaml(user_path(config_file)), f"config file {config_file}"))
     if params_override:
         layers.append((expand_dotted(params_override), "--params_override"))
     explicit_classes = False
@@ -197,9 +253,7 @@ def resolve_config(
             overrides.pop(key, None)
         explicit_classes |= "num_classes" in overrides.get("model", {})
         config = apply_overrides(config, overrides)
-    config = _sync_num_classes(config, explicit=explicit_classes)
-    validate_config(config)
-    return config
+    return _sync_num_classes(config, explicit=explicit_classes)
 
 
 def _sync_num_classes(config: ExperimentConfig, explicit: bool) -> ExperimentConfig:
@@ -217,49 +271,6 @@ def _sync_num_classes(config: ExperimentConfig, explicit: bool) -> ExperimentCon
     return dataclasses.replace(
         config, model=dataclasses.replace(config.model, num_classes=expected)
     )
-
-
-def validate_config(config: ExperimentConfig) -> None:
-    """Raise :class:`ConfigError` naming the field when a value is outside what runs."""
-    train = config.train
-    checks = [
-        ("mode", config.mode in MODES, f"one of {MODES}"),
-        ("strategy.type", config.strategy.type in STRATEGY_TYPES, f"one of {STRATEGY_TYPES}"),
-        ("train.total_steps", train.total_steps >= 1, "at least 1"),
-        ("train.global_batch_size", train.global_batch_size >= 1, "at least 1"),
-        ("train.iterations_per_loop", train.iterations_per_loop >= 1, "at least 1"),
-        ("train.save_checkpoint_freq", train.save_checkpoint_freq >= 1, "at least 1"),
-        ("train.max_checkpoints", train.max_checkpoints >= 1, "at least 1"),
-        ("train.gradient_clip_norm", train.gradient_clip_norm >= 0, ">= 0 (0: off)"),
-        (
-            "train.gradient_clip_norm_classifier",
-            train.gradient_clip_norm_classifier >= 0,
-            ">= 0 (0: off)",
-        ),
-        (
-            "train.non_finite_loss",
-            train.non_finite_loss in NON_FINITE_POLICIES,
-            f"one of {NON_FINITE_POLICIES}",
-        ),
-        ("train.precision", train.precision in PRECISIONS, f"one of {PRECISIONS}"),
-        ("train.peak_tflops_per_device", train.peak_tflops_per_device >= 0, ">= 0"),
-        ("loss.temperature", config.loss.temperature > 0, "> 0"),
-    ]
-    for name, ok, allowed in checks:
-        if not ok:
-            value = _lookup(config, name)
-            raise ConfigError(f"{name} = {value!r} is invalid: it must be {allowed}")
-    # Building the schedule validates its steps against the run length.
-    try:
-        config.schedule.build(train.total_steps)
-    except ValueError as error:
-        raise ConfigError(f"schedule: {error}") from None
-
-
-def _lookup(config: Any, dotted: str) -> Any:
-    for part in dotted.split("."):
-        config = getattr(config, part)
-    return config
 
 
 # Fields of the data configs that hold paths a user typed.
@@ -313,11 +324,9 @@ def load_run_config(run_dir: str | pathlib.Path) -> ExperimentConfig:
             f"{path} does not exist: {run_dir} is not a vatt-train run directory (vatt-train "
             "writes config.yaml there when training starts); pass the --model_dir of a run"
         )
-    values = read_yaml_mapping(path)
+    values = read_yaml(path)
     try:
         mode, arch = values.pop("mode"), values.pop("model_arch")
     except KeyError as error:
         raise ConfigError(f"{path} has no {error.args[0]!r} key") from None
-    config = apply_overrides(default_config(mode, arch), values, where=str(path))
-    validate_config(config)
-    return config
+    return apply_overrides(default_config(mode, arch), values, where=str(path))

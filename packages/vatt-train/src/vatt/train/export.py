@@ -24,11 +24,10 @@ import argparse
 import dataclasses
 import os
 import pathlib
-import sys
-import traceback
 from collections.abc import Sequence
 
-from vatt.data.quiet import import_tensorflow_quietly
+from vatt.core.quiet import import_tensorflow_quietly
+from vatt.train.commandline import add_verbose_flag, command_parser, report_error
 from vatt.train.paths import user_path
 
 WEIGHTS_SUFFIX = ".weights.h5"
@@ -112,19 +111,15 @@ def export_model(checkpoint: str | os.PathLike, output: str | os.PathLike) -> Ex
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``vatt-train export``."""
-    parser = argparse.ArgumentParser(
-        prog="vatt-train export",
-        description=(
-            "Write the model of a vatt-train run as Keras weights (OUT.weights.h5) and its "
-            "config (OUT.config.yaml) that vatt.models.build and model.load_weights read on "
-            "any Keras backend (TensorFlow, JAX, PyTorch); prints the Python lines that load them."
-        ),
-        epilog=(
-            "Examples:\n"
-            "  vatt-train export runs/k400 k400.weights.h5            # the latest checkpoint\n"
-            "  vatt-train export runs/k400/ckpt-100000 k400.weights.h5"
-        ),
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+    parser = command_parser(
+        "vatt-train export",
+        "Write the model of a vatt-train run as Keras weights (OUT.weights.h5) and its "
+        "config (OUT.config.yaml) that vatt.models.build and model.load_weights read on "
+        "any Keras backend (TensorFlow, JAX, PyTorch); prints the Python lines that load them.",
+        [
+            "vatt-train export runs/k400 k400.weights.h5            # the latest checkpoint",
+            "vatt-train export runs/k400/ckpt-100000 k400.weights.h5",
+        ],
     )
     parser.add_argument(
         "checkpoint",
@@ -132,9 +127,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="a run directory (its latest checkpoint) or a checkpoint such as RUN/ckpt-1000",
     )
     parser.add_argument("output", metavar="OUT.weights.h5", help="the weights file to write")
-    parser.add_argument(
-        "--verbose", action="store_true", help="show the traceback of an error, not only its line"
-    )
+    add_verbose_flag(parser)
     return parser
 
 
@@ -146,11 +139,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         exported = export_model(args.checkpoint, args.output)
     except (ValueError, KeyError, OSError) as error:
-        if args.verbose:
-            traceback.print_exc()
-        message = error.args[0] if isinstance(error, KeyError) and error.args else error
-        print(f"vatt-train export: error: {' '.join(str(message).split())}", file=sys.stderr)
-        return 2
+        return report_error("vatt-train export", error, verbose=args.verbose)
     print(
         f"wrote {exported.weights} and {exported.config} ({exported.arch}, from "
         f"{exported.checkpoint}); load them with:"

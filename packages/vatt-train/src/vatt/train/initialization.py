@@ -27,9 +27,9 @@ import vatt.models
 from vatt.models.checkpoints import PRETRAIN_BACKBONE_PREFIXES, ROOT_PREFIX
 from vatt.models.unified import UNIFIED_PREFIX
 from vatt.models.unified_transfer import load_unified_checkpoint, unified_checkpoint_variables
-from vatt.train.builders import build_model
 from vatt.train.checkpoints import CheckpointError, checkpoint_prefix, restore_model_weights
 from vatt.train.config import CONFIG_FILE, load_run_config
+from vatt.train.precision import build_model
 
 FINETUNED_BACKBONE_PREFIX = f"{ROOT_PREFIX}/_base"
 

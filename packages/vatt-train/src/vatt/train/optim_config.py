@@ -1,17 +1,18 @@
 """Optimizer and learning-rate schedule configs, and the Keras objects they build.
 
-Each is a :class:`~vatt.train.overrides.Choice`: ``optimizer.name=momentum`` switches the class,
+Each is a :class:`vatt.core.config.Choice`: ``optimizer.name=momentum`` switches the class,
 then the remaining keys of the override apply to the new class's defaults.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import keras
 
+from vatt.core.config import Choice, register_choice
 from vatt.train import schedules
-from vatt.train.overrides import Choice, register_choice
 
 
 class OptimizerConfig(Choice, family=True):
@@ -31,6 +32,8 @@ class OptimizerConfig(Choice, family=True):
 class AdamConfig(OptimizerConfig):
     """``keras.optimizers.Adam``; the pretraining optimizer (no weight decay)."""
 
+    KERAS_CLASS: ClassVar[type] = keras.optimizers.Adam
+
     name: str = "adam"
     beta_1: float = 0.9
     beta_2: float = 0.999
@@ -38,7 +41,7 @@ class AdamConfig(OptimizerConfig):
     weight_decay: float = 0.0
 
     def build(self, learning_rate) -> keras.optimizers.Optimizer:
-        return keras.optimizers.Adam(
+        return self.KERAS_CLASS(
             learning_rate=learning_rate,
             beta_1=self.beta_1,
             beta_2=self.beta_2,
@@ -52,17 +55,18 @@ class AdamConfig(OptimizerConfig):
 class AdamWConfig(AdamConfig):
     """``keras.optimizers.AdamW`` (the original's unused ``AdamWOptimizer``)."""
 
+    KERAS_CLASS: ClassVar[type] = keras.optimizers.AdamW
+
     name: str = "adamw"
     weight_decay: float = 5e-5
 
-    def build(self, learning_rate) -> keras.optimizers.Optimizer:
-        return keras.optimizers.AdamW(
-            learning_rate=learning_rate,
-            beta_1=self.beta_1,
-            beta_2=self.beta_2,
-            epsilon=self.epsilon,
-            weight_decay=self.weight_decay,
-        )
+    def __post_init__(self):
+        super().__post_init__()
+        if self.weight_decay <= 0:
+            raise ValueError(
+                f"optimizer.weight_decay of adamw must be > 0, got {self.weight_decay}; "
+                "use optimizer.name=adam for no decay"
+            )
 
 
 @register_choice("momentum")
@@ -156,3 +160,8 @@ class ConstantConfig(ScheduleConfig):
         return schedules.ConstantWithWarmup(
             self.learning_rate, self.warmup_steps, self.warmup_learning_rate
         )
+
+
+#: The registered optimizer and schedule configs: the types ``optimizer`` and ``schedule`` take.
+Optimizer = AdamConfig | AdamWConfig | MomentumConfig | MomentumWConfig
+Schedule = StepCosineWarmupConfig | CosineWarmupConfig | ConstantConfig

@@ -14,8 +14,8 @@ import pathlib
 from collections.abc import Mapping
 from typing import Any
 
+from vatt.core.config import ConfigError
 from vatt.train.config import CONFIG_FILE, ExperimentConfig, load_run_config
-from vatt.train.overrides import ConfigError
 
 logger = logging.getLogger("vatt.train")
 

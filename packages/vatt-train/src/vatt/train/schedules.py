@@ -1,4 +1,5 @@
-"""Learning-rate schedules of the original (cosine and step-cosine, both with linear warmup).
+"""Learning-rate schedules of the original (cosine and step-cosine, both with linear warmup),
+and the optimizer of a run driven by its schedule.
 
 Both are finite at every step: the original's step-cosine divided by the length of its last
 segment, which is 0 with the pretraining defaults, and so logged NaN from step ``total_steps`` on.
@@ -8,19 +9,56 @@ value the schedule reached there.
 
 from __future__ import annotations
 
+import abc
 import math
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import keras
 import tensorflow as tf
 
+if TYPE_CHECKING:
+    from vatt.train.config import ExperimentConfig
 
-def _as_float(step) -> tf.Tensor:
-    return tf.cast(tf.convert_to_tensor(step), tf.float32)
+
+def build_optimizer(config: ExperimentConfig) -> keras.optimizers.Optimizer:
+    """The optimizer of ``config``, driven by its schedule over ``train.total_steps``."""
+    schedule = config.schedule.build(config.train.total_steps)
+    return config.optimizer.build(schedule)
+
+
+class _LinearWarmup(keras.optimizers.schedules.LearningRateSchedule, abc.ABC):
+    """A linear warmup from ``warmup_learning_rate`` at step 0 to ``peak`` at ``warmup_steps``,
+    then what :meth:`after_warmup` gives (subclasses define both)."""
+
+    def __init__(self, warmup_steps: int, warmup_learning_rate: float):
+        self.warmup_steps = int(warmup_steps)
+        self.warmup_learning_rate = float(warmup_learning_rate)
+
+    @property
+    @abc.abstractmethod
+    def peak(self) -> float:
+        """The learning rate at the end of the warmup."""
+
+    @abc.abstractmethod
+    def after_warmup(self, step: tf.Tensor) -> tf.Tensor:
+        """The learning rate at float ``step`` from ``warmup_steps`` on."""
+
+    def __call__(self, step):
+        step = tf.cast(tf.convert_to_tensor(step), tf.float32)
+        fraction = step / max(self.warmup_steps, 1)
+        warmup = self.warmup_learning_rate + fraction * (self.peak - self.warmup_learning_rate)
+        return tf.where(step < self.warmup_steps, warmup, self.after_warmup(step))
+
+    def get_config(self) -> dict:
+        return {
+            "warmup_steps": self.warmup_steps,
+            "warmup_learning_rate": self.warmup_learning_rate,
+        }
 
 
 @keras.saving.register_keras_serializable(package="vatt.train")
-class CosineWithWarmup(keras.optimizers.schedules.LearningRateSchedule):
+class CosineWithWarmup(_LinearWarmup):
     """Linear warmup from ``warmup_learning_rate`` to ``base_learning_rate`` over ``warmup_steps``,
     then a half cosine from ``base_learning_rate`` to 0 at ``total_steps`` (0 afterwards)."""
 
@@ -35,33 +73,30 @@ class CosineWithWarmup(keras.optimizers.schedules.LearningRateSchedule):
             raise ValueError(
                 f"warmup_steps must be in [0, total_steps={total_steps}), got {warmup_steps}"
             )
+        super().__init__(warmup_steps, warmup_learning_rate)
         self.base_learning_rate = float(base_learning_rate)
         self.total_steps = int(total_steps)
-        self.warmup_steps = int(warmup_steps)
-        self.warmup_learning_rate = float(warmup_learning_rate)
 
-    def __call__(self, step):
-        step = _as_float(step)
-        warmup = self.warmup_learning_rate + (step / max(self.warmup_steps, 1)) * (
-            self.base_learning_rate - self.warmup_learning_rate
-        )
+    @property
+    def peak(self) -> float:
+        return self.base_learning_rate
+
+    def after_warmup(self, step: tf.Tensor) -> tf.Tensor:
         progress = tf.clip_by_value(
             (step - self.warmup_steps) / (self.total_steps - self.warmup_steps), 0.0, 1.0
         )
-        cosine = self.base_learning_rate * 0.5 * (1.0 + tf.cos(math.pi * progress))
-        return tf.where(step < self.warmup_steps, warmup, cosine)
+        return self.base_learning_rate * 0.5 * (1.0 + tf.cos(math.pi * progress))
 
     def get_config(self) -> dict:
         return {
+            **super().get_config(),
             "base_learning_rate": self.base_learning_rate,
             "total_steps": self.total_steps,
-            "warmup_steps": self.warmup_steps,
-            "warmup_learning_rate": self.warmup_learning_rate,
         }
 
 
 @keras.saving.register_keras_serializable(package="vatt.train")
-class StepCosineWithWarmup(keras.optimizers.schedules.LearningRateSchedule):
+class StepCosineWithWarmup(_LinearWarmup):
     """Linear warmup to ``levels[0]``, then one half cosine per level down to the next level.
 
     Segment k runs from ``starts[k]`` to ``starts[k+1]`` (the last one to ``total_steps``) and
@@ -94,13 +129,15 @@ class StepCosineWithWarmup(keras.optimizers.schedules.LearningRateSchedule):
                 f"learning_rate_steps {starts} must be non-decreasing and at most "
                 f"total_steps={total_steps}"
             )
+        super().__init__(warmup_steps, warmup_learning_rate)
         self.levels, self.starts = levels, starts
         self.total_steps = int(total_steps)
-        self.warmup_steps = int(warmup_steps)
-        self.warmup_learning_rate = float(warmup_learning_rate)
 
-    def __call__(self, step):
-        step = _as_float(step)
+    @property
+    def peak(self) -> float:
+        return self.levels[0]
+
+    def after_warmup(self, step: tf.Tensor) -> tf.Tensor:
         starts = tf.constant(self.starts, tf.float32)
         ends = tf.constant([*self.starts[1:], self.total_steps], tf.float32)
         upper = tf.constant(self.levels, tf.float32)
@@ -113,43 +150,33 @@ class StepCosineWithWarmup(keras.optimizers.schedules.LearningRateSchedule):
             length > 0, tf.clip_by_value((step - start) / tf.maximum(length, 1.0), 0.0, 1.0), 0.0
         )
         high, low = tf.gather(upper, index), tf.gather(lower, index)
-        cosine = (high - low) * 0.5 * (1.0 + tf.cos(math.pi * progress)) + low
-        warmup = self.warmup_learning_rate + (step / max(self.warmup_steps, 1)) * (
-            self.levels[0] - self.warmup_learning_rate
-        )
-        return tf.where(step < self.warmup_steps, warmup, cosine)
+        return (high - low) * 0.5 * (1.0 + tf.cos(math.pi * progress)) + low
 
     def get_config(self) -> dict:
         return {
+            **super().get_config(),
             "levels": list(self.levels),
             "starts": list(self.starts),
             "total_steps": self.total_steps,
-            "warmup_steps": self.warmup_steps,
-            "warmup_learning_rate": self.warmup_learning_rate,
         }
 
 
 @keras.saving.register_keras_serializable(package="vatt.train")
-class ConstantWithWarmup(keras.optimizers.schedules.LearningRateSchedule):
+class ConstantWithWarmup(_LinearWarmup):
     """Linear warmup to ``learning_rate``, then constant."""
 
     def __init__(
         self, learning_rate: float, warmup_steps: int = 0, warmup_learning_rate: float = 0.0
     ):
+        super().__init__(warmup_steps, warmup_learning_rate)
         self.learning_rate = float(learning_rate)
-        self.warmup_steps = int(warmup_steps)
-        self.warmup_learning_rate = float(warmup_learning_rate)
 
-    def __call__(self, step):
-        step = _as_float(step)
-        warmup = self.warmup_learning_rate + (step / max(self.warmup_steps, 1)) * (
-            self.learning_rate - self.warmup_learning_rate
-        )
-        return tf.where(step < self.warmup_steps, warmup, self.learning_rate)
+    @property
+    def peak(self) -> float:
+        return self.learning_rate
+
+    def after_warmup(self, step: tf.Tensor) -> tf.Tensor:
+        return tf.constant(self.learning_rate, tf.float32)
 
     def get_config(self) -> dict:
-        return {
-            "learning_rate": self.learning_rate,
-            "warmup_steps": self.warmup_steps,
-            "warmup_learning_rate": self.warmup_learning_rate,
-        }
+        return {**super().get_config(), "learning_rate": self.learning_rate}

@@ -19,7 +19,8 @@ import tensorflow as tf
 
 import vatt.data
 import vatt.models
-from vatt.train import builders, progress
+from vatt.core.config import ConfigError
+from vatt.train import precision, progress
 from vatt.train.checkpoints import (
     CHECKPOINT_NAME,
     CheckpointError,
@@ -28,12 +29,15 @@ from vatt.train.checkpoints import (
     first_line,
     list_checkpoints,
 )
+from vatt.train.clipping import clip_groups
 from vatt.train.config import ExperimentConfig, resolve_paths, save_config
 from vatt.train.initialization import initialize_from_pretrained
-from vatt.train.overrides import ConfigError
+from vatt.train.inputs import DatasetFn, batch_preparation, train_dataset_fn
+from vatt.train.objective import build_objective, objective_terms
 from vatt.train.paths import user_path
 from vatt.train.resume import check_resume
-from vatt.train.steps import NonFiniteLossError, StepRunner
+from vatt.train.schedules import build_optimizer
+from vatt.train.steps import BatchPreparation, NonFiniteLossError, StepRunner
 from vatt.train.strategies import create_strategy
 
 logger = logging.getLogger("vatt.train")
@@ -56,7 +60,7 @@ def train(
     model_dir: str | os.PathLike,
     *,
     strategy: tf.distribute.Strategy | None = None,
-    dataset_fn: builders.DatasetFn | None = None,
+    dataset_fn: DatasetFn | None = None,
 ) -> TrainResult:
     """Train ``config`` into ``model_dir``, resuming from its latest checkpoint if there is one.
 
@@ -103,7 +107,7 @@ def train(
             "device or set train.jit_compile=false"
         )
 
-    dataset_fn = dataset_fn or builders.train_dataset_fn(config)
+    dataset_fn = dataset_fn or train_dataset_fn(config)
     try:
         iterator = iter(strategy.distribute_datasets_from_function(dataset_fn))
     except FileNotFoundError as error:
@@ -112,8 +116,8 @@ def train(
         ) from None
 
     with strategy.scope():
-        model = builders.build_model(config)
-        optimizer = builders.build_optimizer(config)
+        model = precision.build_model(config)
+        optimizer = build_optimizer(config)
         # Keras 3 under tf.distribute: the optimizer's slots must exist, mirrored, before the
         # first step and before a restore (keras-team/keras#23085).
         optimizer.build(model.trainable_variables)
@@ -138,13 +142,13 @@ def train(
         strategy,
         model,
         optimizer,
-        builders.build_objective(config, replicas),
-        builders.objective_terms(config),
-        builders.clip_groups(config, model),
+        build_objective(config, replicas),
+        objective_terms(config),
+        clip_groups(config, model),
         step,
         skipped,
         stop_on_non_finite=config.train.non_finite_loss == "stop",
-        prepare_batch=builders.batch_preparation(config),
+        prepare_batch=batch_preparation(config),
         count_keys=vatt.data.SHORT_CLIP_KEYS,
         jit_compile=config.train.jit_compile,
     )
@@ -269,9 +273,9 @@ def _write_summaries(
 
 def _training_flops_per_example(
     model: keras.Model,
-    dataset_fn: builders.DatasetFn,
+    dataset_fn: DatasetFn,
     replicas: int,
-    prepare_batch: builders.BatchPreparation | None,
+    prepare_batch: BatchPreparation | None,
 ) -> float:
     """Training FLOPs of one example (vatt-models' estimate), at the shapes the model sees: those of
     the input after the step's batch preparation (traced, not run)."""

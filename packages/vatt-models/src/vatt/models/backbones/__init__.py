@@ -3,6 +3,7 @@
 from vatt.models.backbones.base import (
     SIZES,
     TINY_TRANSFORMER,
+    DropTokenConfig,
     TransformerBackbone,
     TransformerBackboneConfig,
 )
@@ -13,6 +14,7 @@ from vatt.models.backbones.wat import WaT, WaTConfig
 __all__ = [
     "SIZES",
     "TINY_TRANSFORMER",
+    "DropTokenConfig",
     "SpT",
     "SpTConfig",
     "TransformerBackbone",

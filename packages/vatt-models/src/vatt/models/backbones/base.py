@@ -9,14 +9,14 @@ tokens (the kept ones after DropToken).
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
+from typing import Any, ClassVar
 
 import keras
 from keras import ops
 
 from vatt.models.checkpoints import keras_layer_variables
 from vatt.models.layers import ACTIVATIONS, DropToken, TransformerEncoder, activation_fn
-from vatt.models.registry import ArchConfig
+from vatt.models.registry import ArchConfig, ConfiguredLayer
 
 #: Transformer sizes of the original configs: (d_model, num_layers, num_heads, d_ff).
 SIZES: dict[str, dict[str, int]] = {
@@ -70,8 +70,11 @@ class TransformerBackboneConfig(ArchConfig):
             raise ValueError(f"unknown size {size!r}; expected one of {', '.join(SIZES)}")
         return cls(**SIZES[size]).replace(**overrides)
 
-    def validate(self) -> None:
-        """Raise ValueError naming the first inconsistent field."""
+    def __post_init__(self) -> None:
+        for field in dataclasses.fields(self):
+            value = getattr(self, field.name)
+            if field.name.endswith(("_patch_size", "_patch_stride")) and value < 1:
+                raise ValueError(f"{field.name} must be positive, got {value}")
         for name in ("d_model", "num_layers", "num_heads", "d_kv", "d_ff", "d_post_proj"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
@@ -88,7 +91,65 @@ class TransformerBackboneConfig(ArchConfig):
         return self.d_post_proj if self.post_projection else self.d_model
 
 
-class TransformerBackbone(keras.layers.Layer):
+@dataclasses.dataclass
+class DropTokenConfig:
+    """The DropToken fields of ViT-3D, WaT and UT (original names, spec §1.2 step 5).
+
+    In training, DropToken keeps ``int(patch_sampling_rate * max tokens)`` tokens when
+    ``random_patch_sampling`` is on, rounded down so that they plus the aggregation token are a
+    multiple of ``sequence_multiple`` (the length fused attention kernels want; 1 keeps the
+    original's count). ``patch_sampling_rate`` is in (0, 1]; 1 keeps every token.
+    """
+
+    random_patch_sampling: bool = True
+    patch_sampling_rate: float = 0.5
+    sequence_multiple: int = 64
+
+    def __post_init__(self) -> None:
+        """Check the DropToken fields, then run the other base class's ``__post_init__``."""
+        if not 0.0 < self.patch_sampling_rate <= 1.0:
+            raise ValueError(
+                f"patch_sampling_rate must be in (0, 1], got {self.patch_sampling_rate}"
+            )
+        if self.sequence_multiple < 1:
+            raise ValueError(f"sequence_multiple must be >= 1, got {self.sequence_multiple}")
+        next_check = getattr(super(), "__post_init__", None)
+        if next_check is not None:
+            next_check()
+
+    def drop_token_layer(self, max_tokens: int, **kwargs: Any) -> DropToken:
+        """The DropToken layer over a grid of ``max_tokens`` positions (one agg token added)."""
+        return DropToken(
+            self.patch_sampling_rate,
+            max_tokens,
+            enabled=self.random_patch_sampling,
+            sequence_multiple=self.sequence_multiple,
+            extra_tokens=1,
+            **kwargs,
+        )
+
+
+def transformer_encoder(config: TransformerBackboneConfig | Any) -> TransformerEncoder:
+    """The built Transformer ``tx`` of a config with the Transformer fields of
+    :class:`TransformerBackboneConfig` (ViT-3D, WaT, SpT and UT configs)."""
+    encoder = TransformerEncoder(
+        num_layers=config.num_layers,
+        d_model=config.d_model,
+        num_heads=config.num_heads,
+        d_kv=config.d_kv,
+        d_ff=config.d_ff,
+        activation=config.activation,
+        dropout_rate=config.dropout_rate,
+        attention_dropout_rate=config.attention_dropout_rate,
+        layer_norm_epsilon=config.layer_norm_epsilon,
+        use_bias=config.use_bias,
+        pre_norm=config.pre_norm,
+    )
+    encoder.build()
+    return encoder
+
+
+class TransformerBackbone(ConfiguredLayer, keras.layers.Layer):
     """Base class of the raw-signal backbones; subclasses tokenise their input.
 
     Subclasses set ``self.patch_attr`` (the original attribute of the patch layer), create that
@@ -97,13 +158,14 @@ class TransformerBackbone(keras.layers.Layer):
     """
 
     config_class: type[TransformerBackboneConfig] = TransformerBackboneConfig
+    #: The batch key (contract 1) whose tensor the backbone reads.
+    input_key: ClassVar[str] = ""
     patch_attr: str = ""
     #: Name of the input for error messages, e.g. "video (B, T, H, W, 3)".
     expected_input: str = ""
 
     def __init__(self, config: TransformerBackboneConfig, name: str | None = None, **kwargs):
         super().__init__(name=name, **kwargs)
-        config.validate()
         self.config = config
         d_model = config.d_model
         self.agg_embedding = self.add_weight(
@@ -111,27 +173,14 @@ class TransformerBackbone(keras.layers.Layer):
         )
         self.pre_proj = None
         self.post_proj = None
-        self.drop_token: DropToken | None = None
+        self.drop_token: DropToken | None = None  # ViT-3D and WaT set it
         with self._scoped():
             if config.pre_projection:
                 self.pre_proj = keras.layers.Dense(
                     d_model, activation=activation_fn(config.activation), name="pre_tx_projection"
                 )
                 self.pre_proj.build((None, d_model))
-            self.tx = TransformerEncoder(
-                num_layers=config.num_layers,
-                d_model=d_model,
-                num_heads=config.num_heads,
-                d_kv=config.d_kv,
-                d_ff=config.d_ff,
-                activation=config.activation,
-                dropout_rate=config.dropout_rate,
-                attention_dropout_rate=config.attention_dropout_rate,
-                layer_norm_epsilon=config.layer_norm_epsilon,
-                use_bias=config.use_bias,
-                pre_norm=config.pre_norm,
-            )
-            self.tx.build()
+            self.tx = transformer_encoder(config)
             if config.post_projection:
                 self.post_proj = keras.layers.Dense(
                     config.d_post_proj,
@@ -192,12 +241,3 @@ class TransformerBackbone(keras.layers.Layer):
         if self.post_proj is not None:
             names.update(keras_layer_variables(self.post_proj, f"{prefix}/post_proj"))
         return names
-
-    def get_config(self):
-        return {**super().get_config(), "config": self.config.to_dict()}
-
-    @classmethod
-    def from_config(cls, config):
-        config = dict(config)
-        arch_config = cls.config_class.from_dict(config.pop("config"))
-        return cls(arch_config, **config)

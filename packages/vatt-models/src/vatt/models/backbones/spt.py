@@ -25,10 +25,9 @@ class SpTConfig(TransformerBackboneConfig):
     max_temporal_buckets: int = 9
     max_spectoral_buckets: int = 16
 
-    def validate(self) -> None:
-        super().validate()
-        if min(self.temporal_patch_size, self.spectoral_patch_size) < 1:
-            raise ValueError("temporal_patch_size and spectoral_patch_size must be positive")
+    def build_layer(self, **kwargs) -> SpT:
+        """The :class:`SpT` backbone of this config."""
+        return SpT(self, **kwargs)
 
 
 class SpT(TransformerBackbone):
@@ -45,6 +44,7 @@ class SpT(TransformerBackbone):
     """
 
     config_class = SpTConfig
+    input_key = "audio_spectrogram"
     patch_attr = "spectrum_to_patch"
     expected_input = "a spectrogram of shape (B, frames, mel_bins, 1)"
 

@@ -6,20 +6,21 @@ import dataclasses
 
 import keras
 
-from vatt.models.backbones.base import TransformerBackbone, TransformerBackboneConfig
-from vatt.models.layers import DropToken, SpatioTemporalEmbeddings, embed_patches
+from vatt.models.backbones.base import (
+    DropTokenConfig,
+    TransformerBackbone,
+    TransformerBackboneConfig,
+)
+from vatt.models.layers import SpatioTemporalEmbeddings, embed_patches
 
 
 @dataclasses.dataclass
-class ViTConfig(TransformerBackboneConfig):
+class ViTConfig(DropTokenConfig, TransformerBackboneConfig):
     """ViT-3D hyper-parameters; defaults are ``vit_base`` (original names).
 
     Video is cut into ``temporal_patch_size x spatial_patch_size^2`` voxels; the positional
     tables have ``max_*_buckets`` rows (32 frames / 4, 224 pixels / 16 in pre-training).
-    DropToken keeps ``int(patch_sampling_rate * T*H*W buckets)`` tokens in training when
-    ``random_patch_sampling`` is on, rounded down so that they plus the aggregation token are a
-    multiple of ``sequence_multiple`` (the length fused attention kernels want; 1 keeps the
-    original's count).
+    DropToken (:class:`DropTokenConfig`) samples from the ``T*H*W`` buckets.
     """
 
     temporal_patch_size: int = 4
@@ -27,18 +28,10 @@ class ViTConfig(TransformerBackboneConfig):
     max_temporal_buckets: int = 8
     max_vertical_buckets: int = 14
     max_horizontal_buckets: int = 14
-    random_patch_sampling: bool = True
-    patch_sampling_rate: float = 0.5
-    sequence_multiple: int = 64
 
-    def validate(self) -> None:
-        super().validate()
-        if min(self.temporal_patch_size, self.spatial_patch_size) < 1:
-            raise ValueError("patch sizes must be positive")
-        if not 0.0 < self.patch_sampling_rate <= 1.0:
-            raise ValueError(
-                f"patch_sampling_rate must be in (0, 1], got {self.patch_sampling_rate}"
-            )
+    def build_layer(self, **kwargs) -> ViT3D:
+        """The :class:`ViT3D` backbone of this config."""
+        return ViT3D(self, **kwargs)
 
 
 class ViT3D(TransformerBackbone):
@@ -55,6 +48,7 @@ class ViT3D(TransformerBackbone):
     """
 
     config_class = ViTConfig
+    input_key = "video"
     patch_attr = "voxel_to_patch"
     expected_input = "video of shape (B, T, H, W, 3)"
 
@@ -82,13 +76,7 @@ class ViT3D(TransformerBackbone):
             self.pos_embedding_lookup = SpatioTemporalEmbeddings(
                 config.d_model, *buckets, layer_norm_epsilon=config.layer_norm_epsilon
             )
-            if config.random_patch_sampling:
-                self.drop_token = DropToken(
-                    config.patch_sampling_rate,
-                    buckets[0] * buckets[1] * buckets[2],
-                    sequence_multiple=config.sequence_multiple,
-                    extra_tokens=1,
-                )
+            self.drop_token = config.drop_token_layer(buckets[0] * buckets[1] * buckets[2])
         self.built = True
 
     def _grid(self, inputs):

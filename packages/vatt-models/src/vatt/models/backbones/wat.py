@@ -7,35 +7,30 @@ import dataclasses
 import keras
 from keras import ops
 
-from vatt.models.backbones.base import TransformerBackbone, TransformerBackboneConfig
-from vatt.models.layers import DropToken, TemporalEmbeddings, embed_patches
+from vatt.models.backbones.base import (
+    DropTokenConfig,
+    TransformerBackbone,
+    TransformerBackboneConfig,
+)
+from vatt.models.layers import TemporalEmbeddings, embed_patches
 
 
 @dataclasses.dataclass
-class WaTConfig(TransformerBackboneConfig):
+class WaTConfig(DropTokenConfig, TransformerBackboneConfig):
     """WaT hyper-parameters; defaults are ``wat_base`` (original names).
 
     The waveform is cut into windows of ``temporal_patch_size`` samples every
-    ``temporal_patch_stride``; 1200 positions = 3.2 s at 48 kHz / 128. DropToken keeps
-    ``int(patch_sampling_rate * max_temporal_buckets)`` windows, rounded as in ViT-3D
-    (``sequence_multiple``).
+    ``temporal_patch_stride``; 1200 positions = 3.2 s at 48 kHz / 128. DropToken
+    (:class:`DropTokenConfig`) samples from the ``max_temporal_buckets`` windows.
     """
 
     temporal_patch_size: int = 128
     temporal_patch_stride: int = 128
     max_temporal_buckets: int = 1200
-    random_patch_sampling: bool = True
-    patch_sampling_rate: float = 0.5
-    sequence_multiple: int = 64
 
-    def validate(self) -> None:
-        super().validate()
-        if min(self.temporal_patch_size, self.temporal_patch_stride) < 1:
-            raise ValueError("temporal_patch_size and temporal_patch_stride must be positive")
-        if not 0.0 < self.patch_sampling_rate <= 1.0:
-            raise ValueError(
-                f"patch_sampling_rate must be in (0, 1], got {self.patch_sampling_rate}"
-            )
+    def build_layer(self, **kwargs) -> WaT:
+        """The :class:`WaT` backbone of this config."""
+        return WaT(self, **kwargs)
 
 
 class WaT(TransformerBackbone):
@@ -51,6 +46,7 @@ class WaT(TransformerBackbone):
     """
 
     config_class = WaTConfig
+    input_key = "audio"
     patch_attr = "wave_to_patch"
     expected_input = "a waveform of shape (B, S) or (B, S, 1)"
 
@@ -70,13 +66,7 @@ class WaT(TransformerBackbone):
                 config.max_temporal_buckets,
                 layer_norm_epsilon=config.layer_norm_epsilon,
             )
-            if config.random_patch_sampling:
-                self.drop_token = DropToken(
-                    config.patch_sampling_rate,
-                    config.max_temporal_buckets,
-                    sequence_multiple=config.sequence_multiple,
-                    extra_tokens=1,
-                )
+            self.drop_token = config.drop_token_layer(config.max_temporal_buckets)
         self.built = True
 
     def _grid(self, inputs):

@@ -1,10 +1,13 @@
-"""The BatchNorm used by every CNN layer, with the original VATT settings."""
+"""The BatchNorm used by every CNN layer, with the original VATT settings, and the config
+fields every CNN backbone shares."""
 
 from __future__ import annotations
 
 import dataclasses
 
 import keras
+
+from vatt.models.registry import ArchConfig
 
 
 @dataclasses.dataclass(frozen=True)
@@ -36,4 +39,26 @@ class BatchNormSettings:
             # on JAX the flag is refused, and batch statistics follow the sharding instead.
             synchronized=self.cross_replica and keras.backend.backend() == "tensorflow",
             name=name,
+        )
+
+
+@dataclasses.dataclass
+class CNNBackboneConfig(ArchConfig):
+    """The BatchNorm fields of the I3D and ResNet-2D configs (original names and defaults)."""
+
+    batch_norm_momentum: float = 0.9
+    batch_norm_epsilon: float = 1e-5
+    batch_norm_scale: bool = True
+    cross_replica_bn: bool = True
+
+    def __post_init__(self) -> None:
+        self.batch_norm()
+
+    def batch_norm(self) -> BatchNormSettings:
+        """The BatchNorm settings of every layer (validated)."""
+        return BatchNormSettings(
+            self.batch_norm_momentum,
+            self.batch_norm_epsilon,
+            self.batch_norm_scale,
+            self.cross_replica_bn,
         )

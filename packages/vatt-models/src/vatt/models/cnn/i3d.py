@@ -14,8 +14,8 @@ import keras
 from keras import ops
 
 from vatt.models.checkpoints import keras_layer_variables
-from vatt.models.cnn.batch_norm import BatchNormSettings
-from vatt.models.registry import ArchConfig
+from vatt.models.cnn.batch_norm import BatchNormSettings, CNNBackboneConfig
+from vatt.models.registry import ConfiguredLayer
 
 
 class InceptionFilters(NamedTuple):
@@ -54,7 +54,7 @@ MAX_POOLS = {
 
 
 @dataclasses.dataclass
-class I3DConfig(ArchConfig):
+class I3DConfig(CNNBackboneConfig):
     """I3D hyper-parameters (original names; BatchNorm as in the VATT MMV config).
 
     ``width_multiplier`` is accepted and ignored, exactly as by the original VATT I3D: the MMV
@@ -63,24 +63,15 @@ class I3DConfig(ArchConfig):
     """
 
     width_multiplier: int = 1
-    batch_norm_momentum: float = 0.9
-    batch_norm_epsilon: float = 1e-5
-    batch_norm_scale: bool = True
-    cross_replica_bn: bool = True
 
     @property
     def output_dim(self) -> int:
         """Width of ``features_pooled``: the channels of mixed_5c."""
         return INCEPTION_FILTERS["mixed_5c"].out_channels
 
-    def batch_norm(self) -> BatchNormSettings:
-        """The BatchNorm settings of every unit (validated)."""
-        return BatchNormSettings(
-            self.batch_norm_momentum,
-            self.batch_norm_epsilon,
-            self.batch_norm_scale,
-            self.cross_replica_bn,
-        )
+    def build_layer(self, **kwargs) -> I3D:
+        """The :class:`I3D` backbone of this config."""
+        return I3D(self, **kwargs)
 
 
 class Unit3D(keras.layers.Layer):
@@ -171,7 +162,7 @@ class InceptionBlock3D(keras.layers.Layer):
 
 
 @keras.saving.register_keras_serializable(package="vatt")
-class I3D(keras.layers.Layer):
+class I3D(ConfiguredLayer, keras.layers.Layer):
     """Inception-I3D backbone on video ``(B, T, H, W, 3)`` in [-1, 1].
 
     The total stride is 8 in time and 32 in space ("same" padding rounds up), so a 32x224x224
@@ -179,6 +170,8 @@ class I3D(keras.layers.Layer):
     the mixed_5c grid averaged over T, H, W, and flattened t-major (N = T' * H' * W').
     """
 
+    config_class = I3DConfig
+    input_key = "video"
     STAGES = (
         "conv3d_1a_7x7",
         "maxpool3d_2a_3x3",
@@ -243,11 +236,3 @@ class I3D(keras.layers.Layer):
                     getattr(self, stage_name).checkpoint_variables(f"{prefix}/{stage_name}")
                 )
         return found
-
-    def get_config(self):
-        return {**super().get_config(), "config": self.config.to_dict()}
-
-    @classmethod
-    def from_config(cls, config):
-        config = dict(config)
-        return cls(I3DConfig.from_dict(config.pop("config")), **config)

@@ -15,8 +15,8 @@ import keras
 from keras import ops
 
 from vatt.models.checkpoints import keras_layer_variables
-from vatt.models.cnn.batch_norm import BatchNormSettings
-from vatt.models.registry import ArchConfig
+from vatt.models.cnn.batch_norm import BatchNormSettings, CNNBackboneConfig
+from vatt.models.registry import ConfiguredLayer
 
 #: Bottleneck blocks in each of the four groups, by network depth.
 BLOCKS_PER_GROUP = {50: (3, 4, 6, 3), 101: (3, 4, 23, 3)}
@@ -25,19 +25,15 @@ GROUP_STRIDES = (1, 2, 2, 2)
 
 
 @dataclasses.dataclass
-class ResNet2DConfig(ArchConfig):
+class ResNet2DConfig(CNNBackboneConfig):
     """ResNet-2D hyper-parameters; defaults are ``resnet2d_50`` on a 1-channel spectrogram."""
 
     blocks_per_group: tuple[int, int, int, int] = BLOCKS_PER_GROUP[50]
     width_multiplier: int = 1
     input_channels: int = 1
-    batch_norm_momentum: float = 0.9
-    batch_norm_epsilon: float = 1e-5
-    batch_norm_scale: bool = True
-    cross_replica_bn: bool = True
 
-    def validate(self) -> None:
-        """Raise ValueError naming the first invalid field."""
+    def __post_init__(self) -> None:
+        super().__post_init__()
         blocks = tuple(self.blocks_per_group)
         if len(blocks) != 4 or any(not isinstance(b, int) or b < 1 for b in blocks):
             raise ValueError(
@@ -54,14 +50,9 @@ class ResNet2DConfig(ArchConfig):
         """Width of ``features_pooled``: 4 x 512 x width_multiplier."""
         return 4 * GROUP_FILTERS[-1] * self.width_multiplier
 
-    def batch_norm(self) -> BatchNormSettings:
-        """The BatchNorm settings of every layer (validated)."""
-        return BatchNormSettings(
-            self.batch_norm_momentum,
-            self.batch_norm_epsilon,
-            self.batch_norm_scale,
-            self.cross_replica_bn,
-        )
+    def build_layer(self, **kwargs) -> ResNet2D:
+        """The :class:`ResNet2D` backbone of this config."""
+        return ResNet2D(self, **kwargs)
 
 
 class ConvFixedPadding(keras.layers.Layer):
@@ -163,7 +154,7 @@ class BottleneckBlock(keras.layers.Layer):
 
 
 @keras.saving.register_keras_serializable(package="vatt")
-class ResNet2D(keras.layers.Layer):
+class ResNet2D(ConfiguredLayer, keras.layers.Layer):
     """Bottleneck ResNet on 2-D inputs ``(B, H, W, C)``, e.g. a log-mel spectrogram ``(B, F, M, 1)``.
 
     The total stride is 32 (two in the stem conv, two in its max-pool, two in each of the last
@@ -171,10 +162,12 @@ class ResNet2D(keras.layers.Layer):
     with D = 2048 x width: the last block's grid averaged, and flattened row-major (N = H' * W').
     """
 
+    config_class = ResNet2DConfig
+    input_key = "audio_spectrogram"
+
     def __init__(self, config: ResNet2DConfig | None = None, name: str = "resnet2d", **kwargs):
         super().__init__(name=name, **kwargs)
         self.config = config or ResNet2DConfig()
-        self.config.validate()
         width = self.config.width_multiplier
         bn = self.config.batch_norm()
         channels = 64 * width
@@ -238,11 +231,3 @@ class ResNet2D(keras.layers.Layer):
             for b, block in enumerate(group):
                 found.update(block.checkpoint_variables(f"{prefix}/block_groups/{g}/layers/{b}"))
         return found
-
-    def get_config(self):
-        return {**super().get_config(), "config": self.config.to_dict()}
-
-    @classmethod
-    def from_config(cls, config):
-        config = dict(config)
-        return cls(ResNet2DConfig.from_dict(config.pop("config")), **config)

@@ -8,6 +8,7 @@ import keras
 from keras import ops
 
 from vatt.models.checkpoints import keras_layer_variables
+from vatt.models.layers.configured import ConfiguredLayer
 
 # Additive score for masked keys; the original value, large enough that exp() underflows to 0.
 MASK_SCORE = -1e9
@@ -18,7 +19,7 @@ def _fresh(initializer: keras.initializers.Initializer) -> keras.initializers.In
     return keras.initializers.deserialize(keras.initializers.serialize(initializer))
 
 
-class MultiHeadAttention(keras.layers.Layer):
+class MultiHeadAttention(ConfiguredLayer):
     """Self-attention with separate ``q``/``k``/``v``/``o`` Dense projections.
 
     Head ``h`` owns columns ``h*d_kv ... (h+1)*d_kv - 1`` of the q/k/v kernels, so official
@@ -60,13 +61,15 @@ class MultiHeadAttention(keras.layers.Layer):
         **kwargs,
     ):
         super().__init__(name=name, **kwargs)
-        self.d_model = d_model
-        self.num_heads = num_heads
-        self.d_kv = d_kv
-        self.use_bias = use_bias
-        self.dropout_rate = dropout_rate
-        self.scale_scores = scale_scores
-        self.kernel_initializer = keras.initializers.get(kernel_initializer)
+        self.configure(
+            d_model=d_model,
+            num_heads=num_heads,
+            d_kv=d_kv,
+            use_bias=use_bias,
+            dropout_rate=dropout_rate,
+            scale_scores=scale_scores,
+            kernel_initializer=keras.initializers.get(kernel_initializer),
+        )
         inner = num_heads * d_kv
 
         def dense(units: int, name: str) -> keras.layers.Dense:
@@ -158,15 +161,3 @@ class MultiHeadAttention(keras.layers.Layer):
         for attr in ("q", "k", "v", "o"):
             names.update(keras_layer_variables(getattr(self, attr), f"{prefix}/{attr}"))
         return names
-
-    def get_config(self):
-        return {
-            **super().get_config(),
-            "d_model": self.d_model,
-            "num_heads": self.num_heads,
-            "d_kv": self.d_kv,
-            "use_bias": self.use_bias,
-            "dropout_rate": self.dropout_rate,
-            "scale_scores": self.scale_scores,
-            "kernel_initializer": keras.initializers.serialize(self.kernel_initializer),
-        }

@@ -5,8 +5,10 @@ from __future__ import annotations
 import keras
 from keras import ops
 
+from vatt.models.layers.configured import ConfiguredLayer
 
-class DropToken(keras.layers.Layer):
+
+class DropToken(ConfiguredLayer):
     """Keep a random subset of ``int(rate * max_tokens)`` tokens while training.
 
     As the original, ONE permutation is drawn per batch and shared by every example, and the
@@ -54,12 +56,14 @@ class DropToken(keras.layers.Layer):
                 f"sequence_multiple must be >= 1 and extra_tokens >= 0, got {sequence_multiple} "
                 f"and {extra_tokens}"
             )
-        self.sequence_multiple = sequence_multiple
-        self.extra_tokens = extra_tokens
-        self.rate = rate
-        self.max_tokens = max_tokens
-        self.enabled = enabled
-        self.seed = seed
+        self.configure(
+            rate=rate,
+            max_tokens=max_tokens,
+            enabled=enabled,
+            seed=seed,
+            sequence_multiple=sequence_multiple,
+            extra_tokens=extra_tokens,
+        )
         self.seed_generator = keras.random.SeedGenerator(seed)
         self.built = True
 
@@ -79,14 +83,3 @@ class DropToken(keras.layers.Layer):
         permutation = keras.random.shuffle(ops.arange(num_tokens), seed=self.seed_generator)
         kept = permutation[: min(self.num_kept, num_tokens)]
         return ops.take(tokens, kept, axis=1)
-
-    def get_config(self):
-        return {
-            **super().get_config(),
-            "rate": self.rate,
-            "max_tokens": self.max_tokens,
-            "enabled": self.enabled,
-            "seed": self.seed,
-            "sequence_multiple": self.sequence_multiple,
-            "extra_tokens": self.extra_tokens,
-        }

@@ -13,6 +13,7 @@ import numpy as np
 from keras import ops
 
 from vatt.models.checkpoints import keras_layer_variables
+from vatt.models.layers.configured import ConfiguredLayer
 from vatt.models.layers.spline import resize_positional_table
 
 
@@ -27,7 +28,7 @@ def _static_size(size, what: str) -> int:
     return int(size)
 
 
-class ExpandableEmbedding(keras.layers.Layer):
+class ExpandableEmbedding(ConfiguredLayer):
     """A positional table ``embeddings`` ``(num_buckets, dim)`` that can be resampled.
 
     Args:
@@ -53,10 +54,12 @@ class ExpandableEmbedding(keras.layers.Layer):
         **kwargs,
     ):
         super().__init__(name=name, **kwargs)
-        self.num_buckets = num_buckets
-        self.dim = dim
-        self.embeddings_initializer = keras.initializers.get(
-            embeddings_initializer or positional_initializer(dim)
+        self.configure(
+            num_buckets=num_buckets,
+            dim=dim,
+            embeddings_initializer=keras.initializers.get(
+                embeddings_initializer or positional_initializer(dim)
+            ),
         )
         self.embeddings = self.add_weight(
             shape=(num_buckets, dim), initializer=self.embeddings_initializer, name="embeddings"
@@ -75,25 +78,25 @@ class ExpandableEmbedding(keras.layers.Layer):
         """Official path ``{prefix}/embeddings``."""
         return {f"{prefix}/embeddings": self.embeddings}
 
-    def get_config(self):
-        return {
-            **super().get_config(),
-            "num_buckets": self.num_buckets,
-            "dim": self.dim,
-            "embeddings_initializer": keras.initializers.serialize(self.embeddings_initializer),
-        }
 
+class _PositionalEmbeddings(ConfiguredLayer):
+    """Shared parts: the ``layernorm`` on the positional sum, dropout, the tables, the mapping.
 
-class _PositionalEmbeddings(keras.layers.Layer):
-    """Shared parts: the ``layernorm`` on the positional sum, dropout, and the mapping."""
+    A subclass names its tables (``_tables``) and the constructor arguments giving their row
+    counts (``_bucket_arguments``, same order) and passes those counts as ``buckets``.
+    """
 
     _tables: tuple[str, ...] = ()
+    _bucket_arguments: tuple[str, ...] = ()
 
-    def __init__(self, hidden_size, dropout_rate, layer_norm_epsilon, name, **kwargs):
+    def __init__(self, hidden_size, buckets, dropout_rate, layer_norm_epsilon, name, **kwargs):
         super().__init__(name=name, **kwargs)
-        self.hidden_size = hidden_size
-        self.dropout_rate = dropout_rate
-        self.layer_norm_epsilon = layer_norm_epsilon
+        self.configure(
+            hidden_size=hidden_size,
+            dropout_rate=dropout_rate,
+            layer_norm_epsilon=layer_norm_epsilon,
+            **dict(zip(self._bucket_arguments, buckets, strict=True)),
+        )
         # The original attribute is `layernorm`; the Keras name `layer_norm` as in the original.
         self.layernorm = keras.layers.LayerNormalization(
             epsilon=layer_norm_epsilon, name="layer_norm"
@@ -101,6 +104,10 @@ class _PositionalEmbeddings(keras.layers.Layer):
         with keras.name_scope(self.name):  # weights are built here, so scope their paths
             self.layernorm.build((None, hidden_size))
         self.dropout = keras.layers.Dropout(dropout_rate)
+        with keras.name_scope(self.name):
+            for attr, rows in zip(self._tables, buckets, strict=True):
+                setattr(self, attr, ExpandableEmbedding(rows, hidden_size, name=attr))
+        self.built = True
 
     def _table(self, attr: str, num_positions: int):
         return getattr(self, attr).table(num_positions)
@@ -115,14 +122,6 @@ class _PositionalEmbeddings(keras.layers.Layer):
         for attr in self._tables:
             names.update(getattr(self, attr).checkpoint_variables(f"{prefix}/{attr}"))
         return names
-
-    def get_config(self):
-        return {
-            **super().get_config(),
-            "hidden_size": self.hidden_size,
-            "dropout_rate": self.dropout_rate,
-            "layer_norm_epsilon": self.layer_norm_epsilon,
-        }
 
 
 class TemporalEmbeddings(_PositionalEmbeddings):
@@ -139,6 +138,7 @@ class TemporalEmbeddings(_PositionalEmbeddings):
     """
 
     _tables = ("temporal_position_embeddings",)
+    _bucket_arguments = ("max_temporal_buckets",)
 
     def __init__(
         self,
@@ -149,21 +149,13 @@ class TemporalEmbeddings(_PositionalEmbeddings):
         name: str = "temporal_embeddings",
         **kwargs,
     ):
-        super().__init__(hidden_size, dropout_rate, layer_norm_epsilon, name, **kwargs)
-        self.max_temporal_buckets = max_temporal_buckets
-        with keras.name_scope(self.name):
-            self.temporal_position_embeddings = ExpandableEmbedding(
-                max_temporal_buckets, hidden_size, name="temporal_position_embeddings"
-            )
-        self.built = True
+        buckets = (max_temporal_buckets,)
+        super().__init__(hidden_size, buckets, dropout_rate, layer_norm_epsilon, name, **kwargs)
 
     def call(self, inputs, training=False):
         length = _static_size(inputs.shape[1], "sequence length")
         positional = self._table("temporal_position_embeddings", length)  # (N, d)
         return self._add(inputs, positional, training)
-
-    def get_config(self):
-        return {**super().get_config(), "max_temporal_buckets": self.max_temporal_buckets}
 
 
 class SpatioTemporalEmbeddings(_PositionalEmbeddings):
@@ -187,6 +179,7 @@ class SpatioTemporalEmbeddings(_PositionalEmbeddings):
         "vertical_position_embeddings",
         "horizontal_position_embeddings",
     )
+    _bucket_arguments = ("max_temporal_buckets", "max_vertical_buckets", "max_horizontal_buckets")
 
     def __init__(
         self,
@@ -199,12 +192,8 @@ class SpatioTemporalEmbeddings(_PositionalEmbeddings):
         name: str = "spatio_temporal_embeddings",
         **kwargs,
     ):
-        super().__init__(hidden_size, dropout_rate, layer_norm_epsilon, name, **kwargs)
-        self.buckets = (max_temporal_buckets, max_vertical_buckets, max_horizontal_buckets)
-        with keras.name_scope(self.name):
-            for attr, rows in zip(self._tables, self.buckets, strict=True):
-                setattr(self, attr, ExpandableEmbedding(rows, hidden_size, name=attr))
-        self.built = True
+        buckets = (max_temporal_buckets, max_vertical_buckets, max_horizontal_buckets)
+        super().__init__(hidden_size, buckets, dropout_rate, layer_norm_epsilon, name, **kwargs)
 
     def call(self, inputs, training=False):
         t, h, w = (_static_size(inputs.shape[i], "token grid") for i in (1, 2, 3))
@@ -215,15 +204,6 @@ class SpatioTemporalEmbeddings(_PositionalEmbeddings):
             temporal[:, None, None, :] + vertical[None, :, None, :] + horizontal[None, None, :, :]
         )  # (T', H', W', d)
         return self._add(inputs, positional, training)
-
-    def get_config(self):
-        t, h, w = self.buckets
-        return {
-            **super().get_config(),
-            "max_temporal_buckets": t,
-            "max_vertical_buckets": h,
-            "max_horizontal_buckets": w,
-        }
 
 
 class SpectroTemporalEmbeddings(_PositionalEmbeddings):
@@ -244,6 +224,7 @@ class SpectroTemporalEmbeddings(_PositionalEmbeddings):
     """
 
     _tables = ("temporal_position_embeddings", "spectoral_position_embeddings")
+    _bucket_arguments = ("max_temporal_buckets", "max_spectoral_buckets")
 
     def __init__(
         self,
@@ -255,12 +236,8 @@ class SpectroTemporalEmbeddings(_PositionalEmbeddings):
         name: str = "spectro_temporal_embeddings",
         **kwargs,
     ):
-        super().__init__(hidden_size, dropout_rate, layer_norm_epsilon, name, **kwargs)
-        self.buckets = (max_temporal_buckets, max_spectoral_buckets)
-        with keras.name_scope(self.name):
-            for attr, rows in zip(self._tables, self.buckets, strict=True):
-                setattr(self, attr, ExpandableEmbedding(rows, hidden_size, name=attr))
-        self.built = True
+        buckets = (max_temporal_buckets, max_spectoral_buckets)
+        super().__init__(hidden_size, buckets, dropout_rate, layer_norm_epsilon, name, **kwargs)
 
     @staticmethod
     def position_ids(num_temporal: int, num_spectral: int) -> tuple[np.ndarray, np.ndarray]:
@@ -275,7 +252,3 @@ class SpectroTemporalEmbeddings(_PositionalEmbeddings):
         spectral = ops.take(self._table(self._tables[1], s), spectral_ids, axis=0)
         positional = ops.reshape(temporal + spectral, (t, s, self.hidden_size))
         return self._add(inputs, positional, training)
-
-    def get_config(self):
-        t, s = self.buckets
-        return {**super().get_config(), "max_temporal_buckets": t, "max_spectoral_buckets": s}

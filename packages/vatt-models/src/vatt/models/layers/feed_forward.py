@@ -5,6 +5,7 @@ from __future__ import annotations
 import keras
 
 from vatt.models.checkpoints import keras_layer_variables
+from vatt.models.layers.configured import ConfiguredLayer
 
 #: Activations of the original code; ``geglu`` gates ``gelu(wi_0 x)`` with ``wi_1 x``.
 ACTIVATIONS = ("relu", "gelu", "swish", "geglu")
@@ -21,7 +22,7 @@ def activation_fn(name: str):
     raise ValueError(f"unknown activation {name!r}; expected one of relu, gelu, swish")
 
 
-class DenseActivationDense(keras.layers.Layer):
+class DenseActivationDense(ConfiguredLayer):
     """``wo(dropout(act(wi(x))))``: the MLP of a Transformer layer (original ``mlp``).
 
     The Keras name follows the original class (``dense_gelu_dense`` etc.).
@@ -47,11 +48,13 @@ class DenseActivationDense(keras.layers.Layer):
         if activation not in ACTIVATIONS:
             raise ValueError(f"unknown activation {activation!r}; expected one of {ACTIVATIONS}")
         super().__init__(name=name or f"dense_{activation}_dense", **kwargs)
-        self.d_model = d_model
-        self.d_ff = d_ff
-        self.activation = activation
-        self.use_bias = use_bias
-        self.dropout_rate = dropout_rate
+        self.configure(
+            d_model=d_model,
+            d_ff=d_ff,
+            activation=activation,
+            use_bias=use_bias,
+            dropout_rate=dropout_rate,
+        )
         if activation == "geglu":
             self.wi_0 = keras.layers.Dense(d_ff, use_bias=use_bias, name="wi_0")
             self.wi_1 = keras.layers.Dense(d_ff, use_bias=use_bias, name="wi_1")
@@ -84,18 +87,8 @@ class DenseActivationDense(keras.layers.Layer):
             names.update(keras_layer_variables(getattr(self, attr), f"{prefix}/{attr}"))
         return names
 
-    def get_config(self):
-        return {
-            **super().get_config(),
-            "d_model": self.d_model,
-            "d_ff": self.d_ff,
-            "activation": self.activation,
-            "use_bias": self.use_bias,
-            "dropout_rate": self.dropout_rate,
-        }
 
-
-class FeedForward(keras.layers.Layer):
+class FeedForward(ConfiguredLayer):
     """Residual feed-forward block: ``x + dropout(mlp(LN(x)))`` (pre-norm) or post-norm.
 
     Args:
@@ -118,14 +111,10 @@ class FeedForward(keras.layers.Layer):
         **kwargs,
     ):
         super().__init__(name=name, **kwargs)
-        self.d_model = d_model
-        self.d_ff = d_ff
-        self.activation = activation
-        self.use_bias = use_bias
-        self.dropout_rate = dropout_rate
-        self.layer_norm_epsilon = layer_norm_epsilon
-        self.pre_norm = pre_norm
         self.mlp = DenseActivationDense(d_model, d_ff, activation, use_bias, dropout_rate)
+        self.configure(
+            **self.mlp.arguments(), layer_norm_epsilon=layer_norm_epsilon, pre_norm=pre_norm
+        )
         self.layer_norm = keras.layers.LayerNormalization(
             epsilon=layer_norm_epsilon, name="layer_norm"
         )
@@ -147,16 +136,4 @@ class FeedForward(keras.layers.Layer):
         return {
             **keras_layer_variables(self.layer_norm, f"{prefix}/layer_norm"),
             **self.mlp.checkpoint_variables(f"{prefix}/mlp"),
-        }
-
-    def get_config(self):
-        return {
-            **super().get_config(),
-            "d_model": self.d_model,
-            "d_ff": self.d_ff,
-            "activation": self.activation,
-            "use_bias": self.use_bias,
-            "dropout_rate": self.dropout_rate,
-            "layer_norm_epsilon": self.layer_norm_epsilon,
-            "pre_norm": self.pre_norm,
         }

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import inspect
+
 import keras
 
 from vatt.models.checkpoints import keras_layer_variables
 from vatt.models.layers.attention import MultiHeadAttention
+from vatt.models.layers.configured import ConfiguredLayer
 from vatt.models.layers.feed_forward import FeedForward
 
 
-class TransformerEncoderLayer(keras.layers.Layer):
+class TransformerEncoderLayer(ConfiguredLayer):
     """One encoder layer: attention block then feed-forward block, both residual.
 
     Pre-norm (VATT): ``h = x + drop(mha(LN(x)))``, ``y = h + drop(mlp(LN'(h)))``.
@@ -49,16 +52,18 @@ class TransformerEncoderLayer(keras.layers.Layer):
         **kwargs,
     ):
         super().__init__(name=name, **kwargs)
-        self.d_model = d_model
-        self.num_heads = num_heads
-        self.d_kv = d_kv
-        self.d_ff = d_ff
-        self.activation = activation
-        self.dropout_rate = dropout_rate
-        self.attention_dropout_rate = attention_dropout_rate
-        self.layer_norm_epsilon = layer_norm_epsilon
-        self.use_bias = use_bias
-        self.pre_norm = pre_norm
+        self.configure(
+            d_model=d_model,
+            num_heads=num_heads,
+            d_kv=d_kv,
+            d_ff=d_ff,
+            activation=activation,
+            dropout_rate=dropout_rate,
+            attention_dropout_rate=attention_dropout_rate,
+            layer_norm_epsilon=layer_norm_epsilon,
+            use_bias=use_bias,
+            pre_norm=pre_norm,
+        )
         self.layer_norm = keras.layers.LayerNormalization(
             epsilon=layer_norm_epsilon, name="layer_norm"
         )
@@ -90,27 +95,26 @@ class TransformerEncoderLayer(keras.layers.Layer):
             **self.feed_forward.checkpoint_variables(f"{prefix}/feed_forward"),
         }
 
-    def get_config(self):
-        return {
-            **super().get_config(),
-            "d_model": self.d_model,
-            "num_heads": self.num_heads,
-            "d_kv": self.d_kv,
-            "d_ff": self.d_ff,
-            "activation": self.activation,
-            "dropout_rate": self.dropout_rate,
-            "attention_dropout_rate": self.attention_dropout_rate,
-            "layer_norm_epsilon": self.layer_norm_epsilon,
-            "use_bias": self.use_bias,
-            "pre_norm": self.pre_norm,
-        }
+
+#: The per-layer arguments that :class:`TransformerEncoder` passes on to each layer.
+_LAYER_ARGUMENTS = tuple(
+    key
+    for key in inspect.signature(TransformerEncoderLayer).parameters
+    if key not in ("name", "kwargs")
+)
 
 
-class TransformerEncoder(keras.layers.Layer):
+class TransformerEncoder(ConfiguredLayer):
     """A stack of :class:`TransformerEncoderLayer` (original attribute ``tx``).
 
     With ``pre_norm`` a ``final_layer_norm`` (eps ``layer_norm_epsilon``) and a dropout follow
-    the last layer. Arguments are those of :class:`TransformerEncoderLayer` plus ``num_layers``.
+    the last layer.
+
+    Args:
+        num_layers: number of layers.
+        *args, **kwargs: the arguments of :class:`TransformerEncoderLayer` (``d_model``,
+            ``num_heads``, ``d_kv``, ``d_ff``, ... in its order), given to every layer, and those
+            of ``keras.layers.Layer``.
 
     Call args:
         inputs: ``(B, L, d_model)``; attention_mask: optional ``(B, L)`` 0/1; training.
@@ -119,49 +123,21 @@ class TransformerEncoder(keras.layers.Layer):
         The last hidden states ``(B, L, d_model)``.
     """
 
-    def __init__(
-        self,
-        num_layers: int,
-        d_model: int,
-        num_heads: int,
-        d_kv: int,
-        d_ff: int,
-        activation: str = "gelu",
-        dropout_rate: float = 0.1,
-        attention_dropout_rate: float = 0.0,
-        layer_norm_epsilon: float = 1e-6,
-        use_bias: bool = True,
-        pre_norm: bool = True,
-        name: str = "transformer",
-        **kwargs,
-    ):
+    def __init__(self, num_layers: int, *args, name: str = "transformer", **kwargs):
+        layer_kwargs = {key: kwargs.pop(key) for key in _LAYER_ARGUMENTS if key in kwargs}
         super().__init__(name=name, **kwargs)
         if num_layers < 1:
             raise ValueError(f"num_layers must be at least 1, got {num_layers}")
-        self.num_layers = num_layers
-        self.d_model = d_model
-        self._layer_kwargs = {
-            "d_model": d_model,
-            "num_heads": num_heads,
-            "d_kv": d_kv,
-            "d_ff": d_ff,
-            "activation": activation,
-            "dropout_rate": dropout_rate,
-            "attention_dropout_rate": attention_dropout_rate,
-            "layer_norm_epsilon": layer_norm_epsilon,
-            "use_bias": use_bias,
-            "pre_norm": pre_norm,
-        }
-        self.pre_norm = pre_norm
         self.encoder_layers = [
-            TransformerEncoderLayer(**self._layer_kwargs, name=f"layer_{i}")
+            TransformerEncoderLayer(*args, **layer_kwargs, name=f"layer_{i}")
             for i in range(num_layers)
         ]
-        if pre_norm:
+        self.configure(num_layers=num_layers, **self.encoder_layers[0].arguments())
+        if self.pre_norm:
             self.final_layer_norm = keras.layers.LayerNormalization(
-                epsilon=layer_norm_epsilon, name="final_layer_norm"
+                epsilon=self.layer_norm_epsilon, name="final_layer_norm"
             )
-            self.final_dropout = keras.layers.Dropout(dropout_rate)
+            self.final_dropout = keras.layers.Dropout(self.dropout_rate)
 
     def build(self, input_shape=None):
         for layer in self.encoder_layers:
@@ -185,6 +161,3 @@ class TransformerEncoder(keras.layers.Layer):
         if self.pre_norm:
             names.update(keras_layer_variables(self.final_layer_norm, f"{prefix}/final_layer_norm"))
         return names
-
-    def get_config(self):
-        return {**super().get_config(), "num_layers": self.num_layers, **self._layer_kwargs}

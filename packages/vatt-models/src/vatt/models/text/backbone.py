@@ -17,7 +17,7 @@ import numpy as np
 from keras import ops
 
 from vatt.models.checkpoints import ROOT_PREFIX, keras_layer_variables
-from vatt.models.registry import ArchConfig, register_arch
+from vatt.models.registry import ArchConfig, ConfiguredLayer, register_arch
 from vatt.models.text.bert import BertEncoder
 from vatt.models.text.linear import LinearEncoder
 from vatt.models.text.t5 import T5Encoder
@@ -81,10 +81,80 @@ class TextConfig(ArchConfig):
                 f"{self.d_model} to project the word vectors"
             )
 
+    @property
+    def output_dim(self) -> int:
+        """Width of ``features_pooled``: ``d_post_proj`` when set, else ``d_model``."""
+        return self.d_post_proj or self.d_model
 
+    def build_layer(self, **kwargs) -> TextBackbone:
+        """The :class:`TextBackbone` of this config."""
+        return TextBackbone(self, **kwargs)
+
+
+def t5_small_config() -> TextConfig:
+    """T5-Small as VATT uses it: 512/6/8/2048 over 300-d word2vec, agg token, GELU."""
+    return TextConfig()
+
+
+def t5_base_config() -> TextConfig:
+    """T5-Base: 768/12/12/3072."""
+    return TextConfig(d_pre_proj=768, d_model=768, d_ff=3072, num_layers=12, num_heads=12)
+
+
+def bert_base_config() -> TextConfig:
+    """BERT-Base: 768/12/12/3072, pre-norm, no extra agg token (BERT adds its own)."""
+    return TextConfig(
+        encoder="bert",
+        use_agg_token=False,
+        d_pre_proj=768,
+        d_model=768,
+        d_ff=3072,
+        num_layers=12,
+        num_heads=12,
+    )
+
+
+def bert_small_config() -> TextConfig:
+    """BERT-Small with the original's quirks: it inherits T5's agg token and runs post-norm.
+
+    The sequence gets two agg tokens (17 positions, spline-interpolated onto the 16-row
+    positional table), so ``features`` has one more position than the input.
+    """
+    return TextConfig(encoder="bert", pre_norm=False)
+
+
+def linear_config() -> TextConfig:
+    """The MMV linear tower: word2vec -> Conv1D(2048) -> ReLU -> max over tokens."""
+    return TextConfig(
+        encoder="linear", use_agg_token=False, d_pre_proj=None, activation=None, d_model=2048
+    )
+
+
+_TINY = {
+    "vocab_size": 1000,
+    "d_embedding": 24,
+    "d_pre_proj": 32,
+    "d_model": 32,
+    "d_kv": 8,
+    "d_ff": 64,
+    "num_layers": 2,
+    "num_heads": 4,
+}
+_TINY_LINEAR = {"vocab_size": 1000, "d_embedding": 24, "d_model": 32}
+
+
+@register_arch("t5_small", t5_small_config, tiny=_TINY, tower="text")
+@register_arch("t5_base", t5_base_config, tiny=_TINY, tower="text")
+@register_arch("bert_small", bert_small_config, tiny=_TINY, tower="text")
+@register_arch("bert_base", bert_base_config, tiny=_TINY, tower="text")
+@register_arch("linear", linear_config, tiny=_TINY_LINEAR, tower="text")
 @keras.saving.register_keras_serializable(package="vatt")
-class TextBackbone(keras.Model):
+class TextBackbone(ConfiguredLayer, keras.Model):
     """A VATT text tower (the original ``LanguageModel``); see the module docstring for I/O."""
+
+    config_class = TextConfig
+    #: The batch key of the word ids.
+    input_key = "text"
 
     def __init__(self, config: TextConfig, **kwargs):
         kwargs.setdefault("name", "text_backbone")
@@ -162,14 +232,6 @@ class TextBackbone(keras.Model):
         found.update(self.base_lm.checkpoint_variables(f"{prefix}/base_lm"))
         return found
 
-    def get_config(self):
-        return {"name": self.name, "config": self.config.to_dict()}
-
-    @classmethod
-    def from_config(cls, config):
-        config = dict(config)
-        return cls(TextConfig.from_dict(config.pop("config")), **config)
-
 
 def load_word_embeddings(path: str | pathlib.Path) -> np.ndarray:
     """Read a word-vector table saved with ``numpy.save`` (never unpickled)."""
@@ -227,70 +289,3 @@ def _build_encoder(config: TextConfig, input_width: int) -> keras.layers.Layer:
         max_temporal_buckets=config.max_temporal_buckets,
         name="base_lm",
     )
-
-
-def t5_small_config() -> TextConfig:
-    """T5-Small as VATT uses it: 512/6/8/2048 over 300-d word2vec, agg token, GELU."""
-    return TextConfig()
-
-
-def t5_base_config() -> TextConfig:
-    """T5-Base: 768/12/12/3072."""
-    return TextConfig(d_pre_proj=768, d_model=768, d_ff=3072, num_layers=12, num_heads=12)
-
-
-def bert_base_config() -> TextConfig:
-    """BERT-Base: 768/12/12/3072, pre-norm, no extra agg token (BERT adds its own)."""
-    return TextConfig(
-        encoder="bert",
-        use_agg_token=False,
-        d_pre_proj=768,
-        d_model=768,
-        d_ff=3072,
-        num_layers=12,
-        num_heads=12,
-    )
-
-
-def bert_small_config() -> TextConfig:
-    """BERT-Small with the original's quirks: it inherits T5's agg token and runs post-norm.
-
-    The sequence gets two agg tokens (17 positions, spline-interpolated onto the 16-row
-    positional table), so ``features`` has one more position than the input.
-    """
-    return TextConfig(encoder="bert", pre_norm=False)
-
-
-def linear_config() -> TextConfig:
-    """The MMV linear tower: word2vec -> Conv1D(2048) -> ReLU -> max over tokens."""
-    return TextConfig(
-        encoder="linear", use_agg_token=False, d_pre_proj=None, activation=None, d_model=2048
-    )
-
-
-_TINY_TRANSFORMER = {
-    "vocab_size": 1000,
-    "d_embedding": 24,
-    "d_pre_proj": 32,
-    "d_model": 32,
-    "d_kv": 8,
-    "d_ff": 64,
-    "num_layers": 2,
-    "num_heads": 4,
-}
-
-
-def _build(config: TextConfig) -> TextBackbone:
-    return TextBackbone(config)
-
-
-for _name, _factory in (
-    ("t5_small", t5_small_config),
-    ("t5_base", t5_base_config),
-    ("bert_small", bert_small_config),
-    ("bert_base", bert_base_config),
-):
-    register_arch(_name, _factory, tiny=_TINY_TRANSFORMER)(_build)
-register_arch("linear", linear_config, tiny={"vocab_size": 1000, "d_embedding": 24, "d_model": 32})(
-    _build
-)

@@ -10,20 +10,18 @@ import sys
 import pytest
 import yaml
 
-from vatt.eval import demo
-
 # Retrieval must beat chance by this factor at R@5 after the tiny pretraining (a random ranking
 # gets exactly chance; the tiny run reaches about 4x on this machine).
 RETRIEVAL_MULTIPLE_OF_CHANCE = 2.0
 
 
 @pytest.mark.slow
-def test_tiny_demo_learns_and_writes_its_report(in_tmp_dir):
+def test_tiny_demo_learns_and_writes_its_report(demo, in_tmp_dir):
     # The command users run, with its default relative output folder (runs/demo), in its own
     # process: TensorFlow's collective ops cannot be shared with the MirroredStrategies that
     # other tests of this session created.
     done = subprocess.run(
-        [sys.executable, "-m", "vatt.eval.demo", "--size", "tiny"],
+        [sys.executable, demo.__file__, "--size", "tiny"],
         capture_output=True,
         text=True,
         timeout=1200,
@@ -54,13 +52,21 @@ def test_tiny_demo_learns_and_writes_its_report(in_tmp_dir):
     assert recorded["train"]["override_checkpoint"] == str(out / "pretrain" / "ckpt-700")
 
 
-def test_unknown_size_is_a_clear_error(tmp_path):
+def test_unknown_size_is_a_clear_error(demo, tmp_path):
     with pytest.raises(ValueError, match="unknown demo size 'huge'; choose one of tiny"):
         demo.run_demo(tmp_path, "huge")
 
 
-def test_main_refuses_a_non_empty_output_folder(in_tmp_dir, capsys):
+def test_main_refuses_a_non_empty_output_folder(demo, in_tmp_dir, capsys):
     pathlib.Path("runs/demo").mkdir(parents=True)
     pathlib.Path("runs/demo/old.txt").write_text("x")
     assert demo.main(["--out", "runs/demo/", "--size", "tiny"]) == 2
     assert "is not empty" in capsys.readouterr().err
+
+
+def test_main_refuses_no_replicas(demo, in_tmp_dir, capsys):
+    with pytest.raises(SystemExit) as exit:
+        demo.main(["--replicas", "0"])
+    assert exit.value.code == 2
+    assert "--replicas must be at least 1, got 0" in capsys.readouterr().err
+    assert not pathlib.Path("runs").exists()

@@ -1,6 +1,7 @@
 """The main job: the whole VATT workflow on the built-in synthetic dataset, end to end.
 
-``python -m vatt.eval.demo [--size small] [--out runs/demo]`` (what ``./dev demo`` runs):
+``python examples/demo.py [--size small] [--out runs/demo]`` (what ``./dev demo`` runs, with every
+package installed) drives the public APIs of vatt-data, vatt-train and vatt-eval:
 
 1. ``vatt-data synth``: moving coloured shapes whose tones and captions describe them;
 2. ``vatt-train pretrain``: a small ``tx_fac`` (ViT + WaT + linear text + FAC head) with the
@@ -36,10 +37,13 @@ import tensorflow as tf
 
 import vatt.train
 from vatt.data.synthetic import SyntheticConfig, write_synthetic_dataset
-from vatt.eval.evaluator import evaluate_checkpoint
-from vatt.eval.inference import make_predict
-from vatt.eval.pretrain_eval import ProbeSettings, evaluate_pretraining
-from vatt.eval.probes import KerasProbeConfig
+from vatt.eval import (
+    KerasProbeConfig,
+    ProbeSettings,
+    evaluate_checkpoint,
+    evaluate_pretraining,
+    make_predict,
+)
 
 DATASET = "synthetic"
 SAMPLE_RATE = 48_000  # the registered synthetic dataset's audio rate, as the paper's
@@ -120,15 +124,15 @@ def pretrain_overrides(size: DemoSize, data_dir: str) -> dict[str, Any]:
             "video_backbone": "vit_base",
             "audio_backbone": "wat_base",
             "text_backbone": "linear",
-            "video_model_kwargs": _video_tower(size),
-            "audio_model_kwargs": _tower(
+            "video": _video_tower(size),
+            "audio": _tower(
                 size,
                 temporal_patch_size=size.audio_patch,
                 temporal_patch_stride=size.audio_patch,
                 max_temporal_buckets=int(seconds * SAMPLE_RATE) // size.audio_patch,
             ),
             # No word2vec table ships with the synthetic data, so the word embeddings train too.
-            "text_model_kwargs": {
+            "text": {
                 "vocab_size": 128,
                 "d_embedding": 64,
                 "d_model": size.d_model,
@@ -315,9 +319,7 @@ def run_demo(
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Command-line entry point of the demo."""
-    parser = argparse.ArgumentParser(
-        prog="python -m vatt.eval.demo", description=__doc__.split("\n\n")[0]
-    )
+    parser = argparse.ArgumentParser(prog="./dev demo", description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", default="runs/demo", help="output folder (default runs/demo)")
     parser.add_argument("--size", default="small", choices=sorted(SIZES), help="demo size")
     parser.add_argument(
@@ -327,6 +329,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--overwrite", action="store_true", help="delete the output folder first if it exists"
     )
     args = parser.parse_args(argv)
+    if args.replicas < 1:
+        parser.error(f"--replicas must be at least 1, got {args.replicas}")
     logging.basicConfig(level=logging.INFO, format="      %(message)s")
     out = pathlib.Path(args.out)
     if out.exists() and any(out.iterdir()):

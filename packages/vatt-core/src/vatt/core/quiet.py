@@ -8,7 +8,7 @@ lines (oneDNN, ``Could not find cuda drivers``), and, on a machine without an NV
 libraries load (before absl logging is initialised), so :func:`import_tensorflow_quietly` also
 filters what TensorFlow writes to stderr while it is imported and probes its devices.
 
-A copy of vatt.data.quiet: vatt-models depends on no other vatt package.
+Every vatt command-line tool imports TensorFlow through this module.
 """
 
 from __future__ import annotations
