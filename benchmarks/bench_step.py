@@ -41,9 +41,9 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
-import yaml  # noqa: E402
 
 import vatt.models as vm  # noqa: E402
+from vatt.core.config import ConfigError, merge_mappings, parse_overrides  # noqa: E402
 from vatt.losses import pretrain_objective, softmax_cross_entropy  # noqa: E402
 from vatt.models.flops import estimate_flops, mfu  # noqa: E402
 
@@ -83,6 +83,12 @@ def parse_args() -> argparse.Namespace:
         choices=JAX_PRNGS,
         help="JAX: the PRNG behind dropout and DropToken (threefry: Keras' own, the default)",
     )
+    parser.add_argument(
+        "--trainer",
+        action="store_true",
+        help="JAX: time vatt-train's step (vatt.train.jax_step: finiteness check, gradient norm, "
+        "clipping groups, flag counts, sharded batch) instead of the bare model step",
+    )
     parser.add_argument("--json", help="also write the results to this file")
     return parser.parse_args()
 
@@ -94,17 +100,13 @@ def fail(message: str) -> None:
 
 
 def config_overrides(args: argparse.Namespace) -> dict[str, Any]:
-    """The arch overrides: tiny ones with ``--tiny``, then every ``--set`` by dotted path."""
+    """The arch overrides: tiny ones with ``--tiny``, then every ``--set`` (vatt.core's grammar)."""
     overrides = vm.tiny_overrides(args.arch) if args.tiny else {}
     for item in args.set:
-        key, sep, text = item.partition("=")
-        if not sep:
-            fail(f"--set {item!r}: expected KEY=VALUE, e.g. backbone.dropout_rate=0.1")
-        *parents, leaf = key.split(".")
-        node = overrides
-        for part in parents:
-            node = node.setdefault(part, {})
-        node[leaf] = yaml.safe_load(text)
+        try:
+            overrides = merge_mappings(overrides, parse_overrides(item, flag="--set"))
+        except ConfigError as error:
+            fail(str(error))
     return overrides
 
 
@@ -208,6 +210,31 @@ def jax_step(model, optimizer):
     return run, jax.block_until_ready
 
 
+def jax_trainer_step(model, optimizer, batch):
+    """vatt-train's own JAX step (:class:`vatt.train.jax_step.JaxTrainStep`) on every device.
+
+    Returns ``(run, wait, batch)``: the batch sharded over the step's mesh."""
+    import jax
+
+    from vatt.train.jax_step import JaxTrainStep
+
+    step = JaxTrainStep(
+        model,
+        optimizer,
+        lambda outputs, batch: {"total": objective(outputs, batch)},
+        ["total"],
+        count_keys=["video_short", "audio_short"],
+    )
+    state = step.initial_state()
+
+    def run(batch):
+        nonlocal state
+        state, output = step(state, batch)
+        return output.terms[0]
+
+    return run, jax.block_until_ready, step.shard_batch(batch)
+
+
 def torch_step(model, optimizer, compile_forward: bool):
     """An eager step: forward (+ loss), ``backward()``, Adam; optionally ``torch.compile``-d."""
     import torch
@@ -270,7 +297,11 @@ def main() -> None:
     optimizer = keras.optimizers.Adam(1e-4)
     optimizer.build(model.trainable_variables)
 
-    if backend == "jax":
+    if args.trainer and backend != "jax":
+        fail(f"--trainer times vatt-train's JAX step; run it with KERAS_BACKEND=jax, not {backend}")
+    if args.trainer:
+        run, wait, batch = jax_trainer_step(model, optimizer, batch)
+    elif backend == "jax":
         run, wait = jax_step(model, optimizer)
     elif backend == "torch":
         run, wait = torch_step(model, optimizer, args.torch_compile)
@@ -296,6 +327,7 @@ def main() -> None:
         "batch_size": args.batch_size,
         "overrides": args.set,
         "jax_prng": args.jax_prng if backend == "jax" else None,
+        "step": "vatt.train.jax_step" if args.trainer else "model only",
         "step_ms": round(1e3 * seconds, 2),
         "clips_per_s": round(clips_per_second, 1),
         "train_gflops_per_clip": round(flops_per_clip / 1e9, 3),

@@ -3,9 +3,10 @@
 # the torch.compile ViT-B peer and our whole training steps (benchmarks/bench_step.py), in the
 # same run on the same card. From the project root, after `bash ../shared/gpu/prepare.sh` (which
 # lays out .gpu/ with the keras wheel and the peer script; carry .gpu). .gpu/whl must also hold
-# the pure-Python wheels vatt-core and vatt-models need and that image lacks: omegaconf, lazy_loader
-# and packaging (`pip download --no-deps --only-binary=:all: -d .gpu/whl omegaconf==2.4.0
-# lazy_loader==0.4 packaging`):
+# the wheels vatt-core and vatt-models need and that image lacks: omegaconf and its
+# antlr4-python3-runtime (an sdist: `pip wheel --no-deps antlr4-python3-runtime==4.9.3`), pyyaml,
+# lazy_loader and packaging (`pip download --no-deps --only-binary=:all: --python-version 3.12
+# -d .gpu/whl omegaconf==2.4.0 lazy_loader==0.4 packaging pyyaml`):
 #   bash benchmarks/h200.sh          # ~9 min; writes $OUT/{env,log,peer,ours}.txt
 # CPU dry run of the whole script (tiny archs and shapes, the peer's SMALL sizes, no install):
 #   TINY=1 PYTHON=.venv/bin/python OUT=/tmp/h200 bash benchmarks/h200.sh
@@ -34,13 +35,13 @@ else
     --target /tmp/site .gpu/whl/*.whl || exit 1
   export PYTHONPATH=/tmp/site
 fi
-for package in core models losses; do
+for package in core models losses train; do
   PYTHONPATH=${PYTHONPATH:+$PYTHONPATH:}$PWD/packages/vatt-$package/src
 done
 export PYTHONPATH PYTHONUNBUFFERED=1 KERAS_BACKEND=jax
-if ! error=$("$PY" -c "import vatt.core, vatt.models.flops, vatt.losses" 2>&1); then
+if ! error=$("$PY" -c "import vatt.core, vatt.models.flops, vatt.losses, vatt.train.jax_step" 2>&1); then
   echo "h200.sh: ${error##*$'\n'}; put the wheels of the missing pure-Python dependencies" \
-    "(omegaconf, lazy_loader, packaging) into .gpu/whl" >&2
+    "(omegaconf, antlr4-python3-runtime, pyyaml, lazy_loader, packaging) into .gpu/whl" >&2
   exit 2
 fi
 mkdir -p "$OUT"
@@ -100,8 +101,9 @@ print(json.dumps({'name': sys.argv[2], **result}))" "$OUT/last.json" "$name" | t
 step peer 50 110 env OUT="$OUT" T=767 "$PY" "$PEER" torch_compile
 grep -h "^torch_compile" "$log" | tail -1 | tee "$OUT/peer.txt"
 ours vit_base          50  100  --arch vit_base --jax_prng rbg
-ours vit_base_threefry 50  100  --arch vit_base --jax_prng threefry
 ours tx_fac_bbs        120 170  --arch tx_fac_bbs --jax_prng rbg
+ours tx_fac_bbs_trainer 120 170 --arch tx_fac_bbs --jax_prng rbg --trainer
+ours vit_base_threefry 50  100  --arch vit_base --jax_prng threefry
 ours ut_fac            120 170  --arch ut_fac --jax_prng rbg
 ours vit_large         70  130  --arch vit_large --jax_prng rbg
 ours wat_base          45  90   --arch wat_base --jax_prng rbg

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from vatt.data import processors
+from vatt.data import accelerator, processors
 
 
 def _jpegs(frames):
@@ -151,7 +151,7 @@ def test_deferred_augmentation_equals_the_fused_kernel_with_the_same_draws(zero_
         fused = processors.flip_color_normalize(frames, {}, zero_centering=zero_centering, **kwargs)
         tf.random.set_seed(trial)
         draws = processors.augment_params({}, **kwargs)
-        finished = processors.finish_video(
+        finished = accelerator.finish_video(
             processors.round_to_uint8(frames)[None], draws[None], zero_centering=zero_centering
         )
         np.testing.assert_allclose(finished[0], fused, atol=2e-6)
@@ -179,53 +179,6 @@ def test_augment_params_distribution_and_disabled_parts():
     assert plain[0] == plain[1] == plain[6] == 0.0 and processors.FLIP_KEY not in state
 
 
-def test_finish_video_batches_clips_with_their_own_draws_and_rejects_float_video():
-    rng = np.random.default_rng(4)
-    video = rng.integers(0, 256, size=(3, 2, 5, 5, 3)).astype(np.uint8)
-    draws = np.array(
-        [
-            [1, 0, 0, 1, 1, 0, 0],  # flip only
-            [0, 1, 0.1, 1.3, 0.7, -0.15, 0],  # colour only
-            [0, 0, 0, 1, 1, 0, 1],  # colour drop only
-        ],
-        np.float32,
-    )
-    out = processors.finish_video(tf.constant(video), tf.constant(draws), zero_centering=False)
-    unit = video.astype(np.float32) / 255
-    np.testing.assert_allclose(out[0], unit[0][:, :, ::-1], atol=1e-6)
-    np.testing.assert_allclose(
-        out[1], processors.color_jitter(tf.constant(unit[1]), draws[1, 2:6]), atol=1e-6
-    )
-    np.testing.assert_allclose(out[2], processors.grayscale(tf.constant(unit[2])), atol=1e-6)
-    compiled = tf.function(processors.finish_video, jit_compile=True)
-    np.testing.assert_allclose(
-        compiled(tf.constant(video), tf.constant(draws), zero_centering=True),
-        out * 2 - 1,
-        atol=1e-5,
-    )
-    with pytest.raises(ValueError, match="uint8 video"):
-        processors.finish_video(tf.constant(unit), tf.constant(draws), zero_centering=True)
-    with pytest.raises(ValueError, match=r"draws \[B, 7\]"):
-        processors.finish_video(tf.constant(video), tf.constant(draws[:, :4]), zero_centering=True)
-
-
-def test_resize_windows_equals_tf_image_resize_of_each_window():
-    rng = np.random.default_rng(5)
-    video = rng.integers(0, 256, size=(3, 2, 40, 50, 3)).astype(np.uint8)
-    windows = np.array([[0, 0, 40, 50], [3, 5, 20, 31], [10, 2, 30, 17]], np.int32)
-    out = processors.resize_windows(tf.constant(video), tf.constant(windows), 24)
-    for resized, clip, (y, x, h, w) in zip(out, video, windows, strict=True):
-        reference = tf.image.resize(tf.cast(clip[:, y : y + h, x : x + w], tf.float32), [24, 24])
-        np.testing.assert_allclose(resized, reference, atol=1e-4)
-    compiled = tf.function(processors.resize_windows, jit_compile=True, reduce_retracing=True)
-    np.testing.assert_allclose(
-        compiled(tf.constant(video), tf.constant(windows), 24), out, atol=5e-3
-    )
-    # A window of the output size is copied unchanged.
-    same = processors.resize_windows(tf.constant(video), tf.constant([[1, 2, 24, 24]] * 3), 24)
-    np.testing.assert_array_equal(same, video[:, :, 1:25, 2:26].astype(np.float32))
-
-
 def test_decode_into_canvas_places_the_window_or_resizes_what_does_not_fit(gradient_frames):
     frames = _jpegs(gradient_frames(3, 40, 56))
     box = tf.constant([4.0, 6.0, 30.0, 40.0])
@@ -235,7 +188,7 @@ def test_decode_into_canvas_places_the_window_or_resizes_what_does_not_fit(gradi
     np.testing.assert_array_equal(whole, tf.stack([tf.io.decode_jpeg(f) for f in frames]))
     reference = tf.image.resize(tf.cast(whole[:, 4:34, 6:46], tf.float32), [16, 16])
     np.testing.assert_allclose(
-        processors.resize_windows(whole[None], place[None], 16)[0], reference, atol=1e-4
+        accelerator.resize_windows(whole[None], place[None], 16)[0], reference, atol=1e-4
     )
     # decode_and_crop_jpeg upsamples chroma without the pixels outside the window: its edge
     # pixels may differ from the whole frame's by one level; the resized clips stay that close.
@@ -247,7 +200,7 @@ def test_decode_into_canvas_places_the_window_or_resizes_what_does_not_fit(gradi
     np.testing.assert_array_equal(canvas[:, :30, :40], window)
     assert not np.any(canvas[:, 30:]) and not np.any(canvas[:, :, 40:])
     # Resized on the accelerator, the canvas gives the host pipeline's frames.
-    resized = processors.resize_windows(canvas[None], place[None], 16)[0]
+    resized = accelerator.resize_windows(canvas[None], place[None], 16)[0]
     np.testing.assert_allclose(resized, processors.decode_crop_resize(frames, box, 16), atol=1e-4)
     small, place = processors.decode_into_canvas(frames, box, (24, 24), 16)
     np.testing.assert_array_equal(place, [0, 0, 16, 16])

@@ -8,6 +8,8 @@ import dataclasses
 import json
 import os
 import pathlib
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -319,6 +321,36 @@ def test_a_run_trained_here_evaluates_from_elsewhere_and_survives_a_bad_resume(
     metrics = json.loads(capsys.readouterr().out)
     assert metrics["synthetic_eval_tiny_retrieval_num_clips"] == CLIPS
     assert read_results(run, 2)["checkpoint"] == str(run / "ckpt-2")
+
+
+@pytest.mark.slow
+def test_a_jax_runs_checkpoint_evaluates_as_the_tf_one(pretrain_run, in_tmp_dir, capsys):
+    """The checkpoint of ``pretrain_run`` saved again by vatt-train's JAX path (in a JAX process):
+    ``vatt-eval run`` and ``watch`` read it as they read the TF one, to the same metrics."""
+    _copy_run(pretrain_run, in_tmp_dir / "jax run")
+    copied = subprocess.run(
+        [sys.executable, str(pathlib.Path(__file__).parent / "jax_copy_run.py")]
+        + [str(pretrain_run), "jax run"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "KERAS_BACKEND": "jax"},
+        timeout=600,
+    )
+    assert copied.returncode == 0, copied.stderr[-3000:]
+    jax_run = in_tmp_dir / "jax run"
+    assert sorted(p.name for p in jax_run.glob("ckpt-*")) == [
+        "ckpt-10.train.npz",
+        "ckpt-10.weights.h5",
+    ]
+    flags = ["--batch_size", str(CLIPS), "--probe_epochs", "2", "--no_progress"]
+    assert main(["run", os.path.relpath(pretrain_run), *flags]) == 0
+    expected = json.loads(capsys.readouterr().out)
+    assert main(["watch", "jax run", "--interval", "0.05", "--timeout", "30", *flags]) == 0
+    assert "evaluated steps: [10]" in capsys.readouterr().out
+    assert read_results(jax_run, 10)["metrics"] == pytest.approx(expected)
+    assert read_results(jax_run, 10)["checkpoint"] == str(jax_run / "ckpt-10")
+    assert main(["run", "jax run", "--checkpoint", "jax run/ckpt-10.weights.h5", *flags]) == 0
+    assert json.loads(capsys.readouterr().out) == pytest.approx(expected)
 
 
 def test_cli_help_lists_both_commands(capsys):

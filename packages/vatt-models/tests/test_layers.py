@@ -10,6 +10,7 @@ from scipy.special import erf
 from vatt.models.layers import (
     DenseActivationDense,
     DropToken,
+    FeedForward,
     MultiHeadAttention,
     SpatioTemporalEmbeddings,
     SpectroTemporalEmbeddings,
@@ -226,6 +227,7 @@ def test_encoder_checkpoint_paths_follow_the_original_attribute_names():
         lambda: DropToken(0.5, max_tokens=8, seed=3, sequence_multiple=4, extra_tokens=1),
         lambda: MultiHeadAttention(6, 2, d_kv=4, use_bias=False, kernel_initializer="he_normal"),
         lambda: DenseActivationDense(3, 5, activation="geglu", dropout_rate=0.3),
+        lambda: FeedForward(3, 5, "relu", dropout_rate=0.2, pre_norm=False),
         lambda: TransformerEncoder(
             2, 4, 1, 4, 8, "relu", attention_dropout_rate=0.2, pre_norm=False
         ),
@@ -244,6 +246,14 @@ def test_layers_rebuild_from_their_config_with_the_same_weights(make):
     assert [(w.path, w.shape) for w in rebuilt.weights] == [
         (w.path, w.shape) for w in layer.weights
     ]
+
+
+def test_a_layer_keeps_every_constructor_argument_defaults_included():
+    block = FeedForward(3, 5, "relu", dropout_rate=0.2, pre_norm=False, name="ff")
+    expected = dict(d_model=3, d_ff=5, activation="relu", use_bias=True, dropout_rate=0.2)
+    assert block.mlp.arguments() == expected
+    assert block.arguments() == {**expected, "layer_norm_epsilon": 1e-6, "pre_norm": False}
+    assert block.pre_norm is False and block.layer_norm.epsilon == 1e-6 and block.name == "ff"
 
 
 def test_encoder_passes_its_arguments_to_every_layer_and_rejects_unknown_ones():

@@ -78,6 +78,13 @@ def test_text_padding_is_masked_and_audio_rank_2_equals_rank_3():
     )
 
 
+def test_text_ids_of_a_wrong_rank_are_refused_as_by_the_text_tower():
+    ids = np.ones((2, 3, 4, 5), "int32")
+    for model in (_tiny_ut(), build("t5_small", **tiny_overrides("t5_small"))):
+        with pytest.raises(ValueError, match=r"text ids must be \[N, L\] or \[B, K, L\]"):
+            model({"text": ids} if isinstance(model, UnifiedBackbone) else ids)
+
+
 def test_ut_loaded_alone_from_the_ut_fac_checkpoint_matches_the_original():
     model = _tiny_ut()
     load_official_checkpoint(model, FIXTURE, prefix=UNIFIED_PREFIX)

@@ -72,7 +72,9 @@ def main() -> None:
                 "counts": np.asarray(out.counts).tolist(),
             }
         )
-    changed = max(float(np.max(np.abs(np.asarray(a) - b))) for a, b in zip(state[0], first))
+    changed = max(
+        float(np.max(np.abs(np.asarray(a) - b))) for a, b in zip(state[0], first, strict=True)
+    )
     result = {"steps": steps, "num_devices": step.num_devices, "max_weight_change": changed}
     (workdir / f"result-{devices}.json").write_text(json.dumps(result))
 

@@ -87,7 +87,8 @@ def test_a_file_of_a_checkpoint_or_a_relative_prefix_names_the_checkpoint(run_di
 def test_missing_checkpoint_and_empty_directory_are_clear_errors(run_dir, tmp_path_factory):
     with pytest.raises(
         CheckpointError,
-        match=r"no checkpoint at .*ckpt-7 \(.*ckpt-7.index does not exist\); .* holds ckpt-2, "
+        match=r"no checkpoint at .*ckpt-7 \(ckpt-7.index does not exist, nor ckpt-7.weights.h5 "
+        r"with ckpt-7.train.npz\); .* holds ckpt-2, "
         r"ckpt-4, ckpt-10; pass a checkpoint prefix",
     ):
         checkpoint_prefix(run_dir / "ckpt-7")

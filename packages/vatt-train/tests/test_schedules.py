@@ -1,6 +1,10 @@
 """Learning-rate schedules against the original's formulas (spec §4.2), written plainly."""
 
+import json
 import math
+import os
+import subprocess
+import sys
 
 import keras
 import numpy as np
@@ -99,3 +103,40 @@ def test_schedules_round_trip_through_keras_serialization(schedule):
     assert type(restored) is type(schedule) and restored.get_config() == schedule.get_config()
     steps = (0, 5, 10, 50, 100, 200)
     assert [float(restored(s)) for s in steps] == [float(schedule(s)) for s in steps]
+
+
+JAX_SCHEDULES = """
+import json, sys
+import jax
+from vatt.train.schedules import ConstantWithWarmup, CosineWithWarmup, StepCosineWithWarmup
+schedules = [
+    ConstantWithWarmup(1e-3, warmup_steps=10, warmup_learning_rate=1e-5),
+    CosineWithWarmup(1e-3, total_steps=100, warmup_steps=10),
+    StepCosineWithWarmup([1e-3, 5e-4, 1e-4], [10, 60, 100], total_steps=100, warmup_steps=10),
+]
+steps = jax.numpy.asarray(json.loads(sys.argv[1]))
+print(json.dumps([jax.jit(jax.vmap(schedule))(steps).tolist() for schedule in schedules]))
+"""
+
+
+def test_schedules_give_the_same_values_under_jax_jit():
+    """The optimizer evaluates its schedule inside the compiled step: under ``jax.jit`` (traced
+    step) on the JAX backend (a subprocess; this suite runs on TensorFlow)."""
+    steps = [0, 5, 10, 11, 35, 59, 60, 61, 99, 100, 150]
+    result = subprocess.run(
+        [sys.executable, "-c", JAX_SCHEDULES, json.dumps(steps)],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "KERAS_BACKEND": "jax"},
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    on_jax = json.loads(result.stdout.strip().splitlines()[-1])
+    schedules = [
+        ConstantWithWarmup(1e-3, warmup_steps=10, warmup_learning_rate=1e-5),
+        CosineWithWarmup(1e-3, total_steps=100, warmup_steps=10),
+        StepCosineWithWarmup([1e-3, 5e-4, 1e-4], [10, 60, 100], total_steps=100, warmup_steps=10),
+    ]
+    for schedule, values in zip(schedules, on_jax, strict=True):
+        expected = [float(schedule(step)) for step in steps]
+        assert values == pytest.approx(expected, rel=1e-6, abs=1e-12), type(schedule).__name__

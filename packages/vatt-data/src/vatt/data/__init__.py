@@ -10,10 +10,11 @@ from vatt.data.version import __version__ as __version__
 # answer --help without importing TensorFlow. Every submodule (``vatt.data.features``) is an
 # attribute too.
 _EXPORTS = {
+    "accelerator": ["finish_batch"],
     "builders": ["FilterBuilder", "FunctionBuilder", "Phase", "SequenceExampleParserBuilder"],
     "config": ["EvalDataConfig", "FinetuneDataConfig", "PretrainDataConfig"],
     "factory": ["DatasetFactory"],
-    "loaders": ["classification_dataset", "finish_batch", "pretrain_dataset", "retrieval_dataset"],
+    "loaders": ["classification_dataset", "pretrain_dataset", "retrieval_dataset"],
     "registry": ["DatasetSpec", "get_dataset_spec", "list_datasets", "register_dataset"],
     "short_clips": ["SHORT_CLIP_KEYS", "ShortClipLog"],
     "tokenizers": ["BertTokenizer", "SentencePieceTokenizer", "WordTokenizer"],

@@ -8,7 +8,6 @@ each input pipeline reads its share of the shards and batches
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
 from typing import Any
 
 import tensorflow as tf
@@ -41,10 +40,10 @@ def pretrain_dataset(
     a clip looped or padded to fill its window, see :mod:`vatt.data.short_clips`). Datasets without captions (AudioSet) give all-pad text
     and ``text_mask`` 0; a HowTo100M clip whose captions are all empty also gets ``text_mask`` 0.
     With ``config.video_dtype == "uint8"``, ``video`` is uint8 and ``video_augment`` ``[B, 7]``
-    holds each clip's flip and colour draws: :func:`finish_batch` turns them into the float video
-    above, on the accelerator. With ``config.resize_on_accelerator`` too, ``video`` is
+    holds each clip's flip and colour draws: :func:`vatt.data.finish_batch` turns them into the
+    float video above, on the accelerator. With ``config.resize_on_accelerator`` too, ``video`` is
     ``[B, T, canvas_h, canvas_w, 3]``, frames holding each clip's decoded crop window, and
-    ``video_window`` int32 ``[B, 4]`` says where; :func:`finish_batch` resizes it.
+    ``video_window`` int32 ``[B, 4]`` says where; :func:`vatt.data.finish_batch` resizes it.
     """
     per_replica = _per_replica_batch(batch_size, input_context)
     specs = [get_dataset_spec(name) for name in config.datasets]
@@ -114,37 +113,6 @@ def pretrain_dataset(
         mixup = _mixup(config, audio_key, beta=config.mixup_beta, mix_labels=False)
         ds = ds.map(mixup, num_parallel_calls=tf.data.AUTOTUNE)
     return ds.prefetch(_PREFETCH_BATCHES)
-
-
-def finish_batch(
-    batch: Mapping[str, tf.Tensor], *, zero_centering: bool = True, frame_size: int | None = None
-) -> dict:
-    """The batch with uint8 ``video`` and ``video_augment`` (``video_dtype="uint8"``) replaced by
-    float32 contract-1 ``video``: each clip's window resized to ``frame_size`` squared when the
-    batch carries ``video_window`` (``resize_on_accelerator``), its flip and colour draws applied,
-    then normalised to [-1, 1] (or [0, 1] without ``zero_centering``). Both arguments must match
-    the loader config's ``zero_centering_image`` and ``frame_size``. Any other batch is returned
-    unchanged, so a train step can call it on every batch. Call it where the model runs (inside
-    ``strategy.run``), not in ``tf.data``.
-    """
-    if F.VIDEO_AUGMENT not in batch:
-        return dict(batch)
-    window = batch.get(F.VIDEO_WINDOW)
-    if window is not None and frame_size is None:
-        raise ValueError(
-            "this batch carries decoded windows to resize (resize_on_accelerator); pass "
-            "frame_size=<the loader config's frame_size> to finish_batch"
-        )
-    extra = (F.VIDEO_AUGMENT, F.VIDEO_WINDOW)
-    finished = {k: v for k, v in batch.items() if k not in extra}
-    finished[F.VIDEO] = processors.finish_video(
-        batch[F.VIDEO],
-        batch[F.VIDEO_AUGMENT],
-        zero_centering=zero_centering,
-        window=window,
-        output_size=frame_size,
-    )
-    return finished
 
 
 def _video_canvas(config: PretrainDataConfig, specs: list[DatasetSpec]) -> tuple[int, int]:

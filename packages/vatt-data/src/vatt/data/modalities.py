@@ -94,7 +94,7 @@ def add_image(
 
     ``video_dtype="uint8"`` (training only) stops after the crop and resize: uint8 frames rounded
     from the resize, plus ``<output>_augment`` float32 ``[7]``, the clip's flip and colour draws,
-    which :func:`vatt.data.processors.finish_video` applies on the accelerator. With a ``canvas``
+    which :func:`vatt.data.accelerator.finish_video` applies on the accelerator. With a ``canvas``
     (``[height, width]``) the resize is left to it too: the frames are on the canvas (decoded
     whole when they have its size, else their crop window at its top left, zeros around) and
     ``<output>_window`` (int32 ``[4]``) says where the crop window is.

@@ -174,8 +174,8 @@ def decode_into_canvas(
     record: tf.Tensor | None = None,
 ) -> tuple[tf.Tensor, tf.Tensor]:
     """The frames on a ``canvas`` (``[T, H, W, 3]`` uint8) with the window of ``box`` in it, and
-    where that window is (int32 ``[y, x, h, w]``), for :func:`finish_video` to resize on the
-    accelerator.
+    where that window is (int32 ``[y, x, h, w]``), for :func:`vatt.data.accelerator.finish_video`
+    to resize on the accelerator.
 
     Frames of the canvas size are decoded whole (as fast as decoding the window, and no copy);
     otherwise the window is decoded and placed at the top left of a canvas of zeros, or, when it is
@@ -338,7 +338,8 @@ def color_jitter(video: tf.Tensor, params: tf.Tensor) -> tf.Tensor:
     """Brightness, saturation, contrast (per-frame channel means), hue, then clip to [0, 1]: the
     sequence of DMVR's ``color_default_augm`` on a [0, 1] clip, with ``params`` from
     :func:`sample_color_params`: ``[4]`` for one clip, or ``[B, 4]`` for a batch of clips
-    ``[B, T, H, W, 3]`` (one draw per clip)."""
+    ``[B, T, H, W, 3]`` (one draw per clip). TensorFlow, for ``tf.data`` on any Keras backend; the
+    train step applies the same values with :func:`vatt.data.accelerator.color_jitter`."""
     # Channel planes, not a channel axis: under XLA each plane's chain is computed once per pixel
     # instead of once per output channel (about 40% less work). The planes are contiguous (channels
     # moved first): XLA's loops then run along the width instead of over 3 interleaved channels,
@@ -550,10 +551,6 @@ def batched_mixup(
     return features
 
 
-# Columns of ``video_augment``: one clip's draws, carried with uint8 video to the accelerator.
-AUGMENT_COLUMNS = ("flip", "color", "brightness", "saturation", "contrast", "hue", "drop")
-
-
 def augment_params(
     state: dict[str, Any] | None,
     *,
@@ -563,8 +560,9 @@ def augment_params(
     prob_color_drop: float = 0.0,
     seed: int | None = None,
 ) -> tf.Tensor:
-    """float32 ``[7]`` (:data:`AUGMENT_COLUMNS`): the draws :func:`flip_color_normalize` makes for
-    one clip, the same ops with the same seeds, for :func:`finish_video` to apply later."""
+    """float32 ``[7]`` (:data:`vatt.data.accelerator.AUGMENT_COLUMNS`): the draws
+    :func:`flip_color_normalize` makes for one clip, the same ops with the same seeds, for
+    :func:`vatt.data.accelerator.finish_video` to apply later, in the train step."""
     draws = _clip_draws(
         state, random_flip, color_augment, prob_color_augment, prob_color_drop, seed
     )
@@ -577,81 +575,3 @@ def round_to_uint8(frames: tf.Tensor) -> tf.Tensor:
     """Float pixels in [0, 255] rounded to the nearest uint8 (values outside are clipped), in one
     XLA pass."""
     return tf.cast(tf.clip_by_value(frames + 0.5, 0.0, 255.0), tf.uint8)
-
-
-def resize_windows(video: tf.Tensor, window: tf.Tensor, output_size: int) -> tf.Tensor:
-    """Resize each clip's ``window`` (int32 ``[B, 4]``: y, x, h, w) of ``video`` ``[B, T, H, W, 3]``
-    to ``output_size`` squared: float32 in the input's range, the values of ``tf.image.resize``
-    (bilinear, half-pixel centres) on the window; gathers only, so it runs under XLA on any device."""
-    rows_lo, rows_hi, row_lerp = _axis_samples(window[:, 0], window[:, 2], output_size)
-    cols_lo, cols_hi, col_lerp = _axis_samples(window[:, 1], window[:, 3], output_size)
-
-    def rows(index):
-        return tf.gather(video, index, axis=2, batch_dims=1)
-
-    def cols(frames, index):
-        return tf.cast(tf.gather(frames, index, axis=3, batch_dims=1), tf.float32)
-
-    col_lerp = tf.reshape(col_lerp, [-1, 1, 1, output_size, 1])
-    row_lerp = tf.reshape(row_lerp, [-1, 1, output_size, 1, 1])
-    top, bottom = rows(rows_lo), rows(rows_hi)
-    top_left, top_right = cols(top, cols_lo), cols(top, cols_hi)
-    bottom_left, bottom_right = cols(bottom, cols_lo), cols(bottom, cols_hi)
-    top = top_left + (top_right - top_left) * col_lerp
-    bottom = bottom_left + (bottom_right - bottom_left) * col_lerp
-    return top + (bottom - top) * row_lerp
-
-
-def _axis_samples(
-    start: tf.Tensor, length: tf.Tensor, size: int
-) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
-    """TensorFlow's half-pixel bilinear sampling of ``[start, start + length)`` (``[B]`` each) at
-    ``size`` points: lower and upper source indices ``[B, size]`` and the weight of the upper."""
-    scale = tf.cast(length, tf.float32)[:, None] / size
-    position = (tf.range(size, dtype=tf.float32)[None] + 0.5) * scale - 0.5
-    floor = tf.floor(position)
-    lower = tf.maximum(tf.cast(floor, tf.int32), 0)
-    upper = tf.minimum(tf.cast(tf.math.ceil(position), tf.int32), length[:, None] - 1)
-    return lower + start[:, None], upper + start[:, None], position - floor
-
-
-def finish_video(
-    video: tf.Tensor,
-    augment: tf.Tensor,
-    *,
-    zero_centering: bool,
-    window: tf.Tensor | None = None,
-    output_size: int | None = None,
-) -> tf.Tensor:
-    """uint8 clips ``[B, T, H, W, 3]`` and their draws ``[B, 7]`` -> float32 contract-1 video.
-
-    With ``window`` (int32 ``[B, 4]``, from :func:`decode_into_canvas`), each clip's window is first
-    resized to ``output_size`` squared. Then each clip's flip, colour augmentation and colour drop
-    are applied (as :func:`flip_color_normalize` would have, from the draws of
-    :func:`augment_params`), and the [-1, 1] (or [0, 1]) scaling. Gathers, elementwise work and
-    per-frame reductions only: meant to run inside the train step, on the accelerator, where it
-    costs a negligible fraction of the model's FLOPs.
-    """
-    video, augment = tf.convert_to_tensor(video), tf.convert_to_tensor(augment)
-    if video.dtype != tf.uint8 or video.shape.rank != 5:
-        raise ValueError(
-            f"finish_video takes uint8 video [B, T, H, W, 3], got {video.dtype.name} of shape "
-            f"{video.shape}; float video from the loaders is already finished."
-        )
-    if augment.shape.rank != 2 or augment.shape[-1] != len(AUGMENT_COLUMNS):
-        raise ValueError(
-            f"finish_video takes draws [B, {len(AUGMENT_COLUMNS)}] ({', '.join(AUGMENT_COLUMNS)}), "
-            f"got shape {augment.shape}."
-        )
-    if window is not None:
-        if output_size is None:
-            raise ValueError("finish_video needs output_size (the loader's frame_size) to resize")
-        frames = resize_windows(video, tf.cast(window, tf.int32), output_size) * (1.0 / 255.0)
-    else:
-        frames = tf.cast(video, tf.float32) * (1.0 / 255.0)
-    flip, color, params, drop = _per_clip(augment[:, :2], 5) + [augment[:, 2:6], augment[:, 6]]
-    drop = tf.reshape(drop, [-1, 1, 1, 1, 1])
-    frames = tf.where(flip > 0.5, tf.reverse(frames, axis=[-2]), frames)
-    frames = tf.where(color > 0.5, color_jitter(frames, params), frames)
-    frames = tf.where(drop > 0.5, grayscale(frames), frames)
-    return frames * 2.0 - 1.0 if zero_centering else frames

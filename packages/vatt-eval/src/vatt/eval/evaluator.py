@@ -1,8 +1,8 @@
 """Evaluating the checkpoints of a training run directory (contract 4).
 
 :class:`RunEvaluator` reads ``RUN/config.yaml``, builds the run's model once, and evaluates any
-checkpoint of it: the run's own ``ckpt-N`` files or an official VATT checkpoint (pretrained or
-fine-tuned), which vatt-models converts while loading.
+checkpoint of it: the run's own ``ckpt-N`` files (written by vatt-train on TensorFlow or JAX) or
+an official VATT checkpoint (pretrained or fine-tuned), which vatt-models converts while loading.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from vatt.eval.watch import watch_run
 from vatt.models.checkpoints import ROOT_PREFIX
 from vatt.train.checkpoints import CheckpointError, checkpoint_step, first_line
 from vatt.train.config import CONFIG_FILE
+from vatt.train.jax_checkpoints import is_jax_checkpoint
 from vatt.train.paths import user_path
 
 logger = logging.getLogger(__name__)
@@ -53,6 +54,8 @@ class EvalSettings:
 def is_official_checkpoint(prefix: str) -> bool:
     """Whether a checkpoint was written by the original VATT code (its weights are under
     ``model/layer_with_weights-0``, the functional wrapper the original saved)."""
+    if is_jax_checkpoint(prefix):  # a vatt-train run on the JAX backend
+        return False
     return any(name.startswith(ROOT_PREFIX + "/") for name, _ in tf.train.list_variables(prefix))
 
 
@@ -100,8 +103,8 @@ class RunEvaluator:
     def restore(self, checkpoint: str | os.PathLike) -> str:
         """Load a checkpoint's weights into the model; returns the checkpoint prefix.
 
-        ``checkpoint`` is a prefix (``RUN/ckpt-N``, or an official ``.../ckpt-500000``) or a
-        directory (its latest checkpoint). A ``.data-*`` or ``.index`` file is refused.
+        ``checkpoint`` is a prefix (``RUN/ckpt-N`` of the TF or the JAX path, or an official
+        ``.../ckpt-500000``), one of its files or a directory (its latest checkpoint).
         """
         prefix = vatt.train.checkpoint_prefix(checkpoint)
         try:

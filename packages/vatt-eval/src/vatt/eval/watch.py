@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping
 
 from vatt.eval.results import write_results
 from vatt.train.checkpoints import list_checkpoints
+from vatt.train.jax_checkpoints import is_jax_checkpoint
 from vatt.train.paths import user_path
 
 logger = logging.getLogger(__name__)
@@ -22,7 +23,8 @@ MetricFn = Callable[[str], Mapping[str, float]]
 
 
 def _exists(prefix: str) -> bool:
-    return os.path.exists(prefix + ".index")
+    """Whether the checkpoint is still there (TF path: its index; JAX path: both its files)."""
+    return os.path.exists(prefix + ".index") or is_jax_checkpoint(prefix)
 
 
 def watch_run(

@@ -19,8 +19,10 @@ from vatt.models.layers import (
     SpatioTemporalEmbeddings,
     TemporalEmbeddings,
     embed_patches,
+    prepend_agg_token,
 )
 from vatt.models.registry import ArchConfig, ConfiguredLayer, register_arch
+from vatt.models.text.backbone import flat_word_ids, word_embedding
 
 MODALITIES = ("video", "audio", "text")
 #: Object path of UT inside the official ``ut_fac`` pre-training checkpoint.
@@ -37,8 +39,8 @@ AGG_TOKEN_NAMES = {
 class UnifiedConfig(DropTokenConfig, ArchConfig):
     """Hyper-parameters of UT (names follow the original ``configs/unified.py``).
 
-    ``attention_dropout_rate`` and the DropToken fields (:class:`DropTokenConfig`, on video and
-    audio) are as in ViT-3D's config.
+    ``attention_dropout_rate``, ``positional_dropout_rate`` and the DropToken fields
+    (:class:`DropTokenConfig`, on video and audio) are as in ViT-3D's config.
     The defaults are UT-Medium: 32x224x224 video in 4x16x16 patches, 3.2 s of 48 kHz audio in
     128-sample patches, 16 word2vec tokens.
     """
@@ -59,6 +61,7 @@ class UnifiedConfig(DropTokenConfig, ArchConfig):
     activation: str = "gelu"
     dropout_rate: float = 0.1
     attention_dropout_rate: float = 0.0
+    positional_dropout_rate: float = 0.1
     layer_norm_epsilon: float = 1e-6
     max_vid_temporal_buckets: int = 8  # 32 frames // 4
     max_vid_spatial_buckets: int = 14  # 224 // 16
@@ -66,6 +69,12 @@ class UnifiedConfig(DropTokenConfig, ArchConfig):
     max_txt_temporal_buckets: int = 16
     d_post_proj: int = 1024
     post_proj_activation: str = "gelu"
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        for name in ("dropout_rate", "attention_dropout_rate", "positional_dropout_rate"):
+            if not 0.0 <= getattr(self, name) < 1.0:
+                raise ValueError(f"{name} must be in [0, 1), got {getattr(self, name)}")
 
     @property
     def output_dim(self) -> int:
@@ -154,13 +163,9 @@ class UnifiedBackbone(ConfiguredLayer, keras.Model):
             name="waveform_to_patch",
         )
         self.waveform_to_patch.build((None, None, 1))
-        self.text_embedding = keras.layers.Embedding(
-            c.txt_vocab_size,
-            c.txt_embedding_dim,
-            trainable=c.txt_embedding_trainable,
-            name="text_embedding",
+        self.text_embedding = word_embedding(
+            c.txt_vocab_size, c.txt_embedding_dim, c.txt_embedding_trainable, "text_embedding"
         )
-        self.text_embedding.build((None, None))
         token_widths = {"video": d, "audio": d, "text": c.txt_embedding_dim}
         self.pre_proj = {
             m: _dense(d, token_widths[m], c.activation, f"{m}_pre_tx_projection")
@@ -172,18 +177,21 @@ class UnifiedBackbone(ConfiguredLayer, keras.Model):
                 c.max_vid_temporal_buckets,
                 c.max_vid_spatial_buckets,
                 c.max_vid_spatial_buckets,
+                dropout_rate=c.positional_dropout_rate,
                 layer_norm_epsilon=c.layer_norm_epsilon,
                 name="video_spatio_temporal_embeddings",
             ),
             "audio": TemporalEmbeddings(
                 d,
                 c.max_aud_temporal_buckets,
+                dropout_rate=c.positional_dropout_rate,
                 layer_norm_epsilon=c.layer_norm_epsilon,
                 name="audio_temporal_embeddings",
             ),
             "text": TemporalEmbeddings(
                 d,
                 c.max_txt_temporal_buckets,
+                dropout_rate=c.positional_dropout_rate,
                 layer_norm_epsilon=c.layer_norm_epsilon,
                 name="text_temporal_embeddings",
             ),
@@ -237,10 +245,7 @@ class UnifiedBackbone(ConfiguredLayer, keras.Model):
         return self._encode_tokens("audio", tokens, None, training)
 
     def _encode_text(self, word_ids, training):
-        word_ids = ops.cast(word_ids, "int32")
-        if len(word_ids.shape) == 3:
-            word_ids = ops.reshape(word_ids, (-1, word_ids.shape[-1]))  # (B*K, L)
-        word_mask = ops.cast(ops.not_equal(word_ids, 0), "int32")
+        word_ids, word_mask = flat_word_ids(word_ids)
         tokens = self.pre_proj["text"](self.text_embedding(word_ids))  # (N, L, d)
         tokens = self.pos_embedding_lookup["text"](tokens, training=training)
         outputs = self._encode_tokens("text", tokens, word_mask, training)
@@ -250,12 +255,7 @@ class UnifiedBackbone(ConfiguredLayer, keras.Model):
     def _encode_tokens(self, modality, tokens, word_mask, training):
         if modality in self.drop_token:
             tokens = self.drop_token[modality](tokens, training=training)
-        batch = ops.shape(tokens)[0]
-        agg = ops.cast(self.agg_token[modality], tokens.dtype)[None, None, :]
-        tokens = ops.concatenate([ops.broadcast_to(agg, (batch, 1, tokens.shape[-1])), tokens], 1)
-        mask = None
-        if word_mask is not None:
-            mask = ops.concatenate([ops.ones_like(word_mask[:, :1]), word_mask], axis=1)
+        tokens, mask = prepend_agg_token(tokens, self.agg_token[modality], word_mask)
         hidden = self.post_proj[modality](self.tx(tokens, attention_mask=mask, training=training))
         return {"features_pooled": hidden[:, 0], "features": hidden[:, 1:]}
 

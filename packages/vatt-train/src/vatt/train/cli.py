@@ -9,13 +9,19 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from vatt.core.config import ConfigError, apply_overrides, merge_mappings, parse_overrides
 from vatt.core.quiet import import_tensorflow_quietly
-from vatt.train.choices import MODES, STRATEGY_TYPES
+from vatt.train.choices import (
+    MODES,
+    MULTI_PROCESS_FLAGS,
+    STRATEGIES_BY_BACKEND,
+    STRATEGY_TYPES,
+)
 from vatt.train.commandline import add_verbose_flag, command_parser, report_error
 from vatt.train.errors import CheckpointError
 
@@ -65,11 +71,27 @@ def build_parser() -> argparse.ArgumentParser:
         "--strategy_type",
         type=str.lower,
         choices=STRATEGY_TYPES,
-        help="tf.distribute strategy (default: strategy.type of the config, 'mirrored')",
+        help=(
+            "how to distribute (default: strategy.type of the config, 'mirrored'); TensorFlow: "
+            f"{', '.join(STRATEGIES_BY_BACKEND['tensorflow'])}; JAX (KERAS_BACKEND=jax): "
+            f"{', '.join(STRATEGIES_BY_BACKEND['jax'])}"
+        ),
     )
     parser.add_argument(
         "--tpu", help="TPU address for --strategy_type tpu ('' or 'local': a TPU VM)"
     )
+    for (flag, variable), kind, what in zip(
+        MULTI_PROCESS_FLAGS.items(),
+        (str, int, int),
+        ("HOST:PORT of process 0", "the number of processes", "this process's index, 0 to N-1"),
+        strict=True,
+    ):
+        parser.add_argument(
+            f"--{flag}",
+            type=kind,
+            help=f"--strategy_type multi_process (JAX): {what} (default: ${variable} or the "
+            "cluster's own variables)",
+        )
     parser.add_argument("--config_file", help="YAML file of overrides, applied first")
     parser.add_argument(
         "--params_override",
@@ -126,6 +148,15 @@ def config_from_args(args: argparse.Namespace) -> ExperimentConfig:
     return apply_overrides(config, forced)
 
 
+def _export_distributed_flags(args: argparse.Namespace) -> None:
+    """``--coordinator_address`` etc. are the command-line spelling of the variables that
+    :func:`vatt.train.strategies.create_mesh` reads."""
+    for flag, variable in MULTI_PROCESS_FLAGS.items():
+        value = getattr(args, flag)
+        if value is not None:
+            os.environ[variable] = str(value)
+
+
 # Problems in what the user passed (flags, config, paths, checkpoints): one line, exit status 2.
 USER_ERRORS = (ConfigError, CheckpointError, FileNotFoundError, NotADirectoryError, KeyError)
 
@@ -146,6 +177,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(name)s %(message)s", stream=sys.stderr
     )
+    logging.getLogger("jax").setLevel(logging.WARNING)  # not its INFO lines (backend probing)
+    _export_distributed_flags(args)
     import_tensorflow_quietly()
     from vatt.train.steps import NonFiniteLossError
     from vatt.train.training import train

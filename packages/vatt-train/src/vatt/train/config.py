@@ -119,12 +119,24 @@ class TrainConfig:
         )
 
 
+def _keras_backend() -> str:
+    import keras
+
+    return keras.backend.backend()
+
+
 @dataclass
 class StrategyConfig:
-    """The tf.distribute strategy (``--strategy_type`` / ``--tpu``)."""
+    """How the run is distributed (``--strategy_type`` / ``--tpu``), on which Keras backend.
+
+    ``type`` names a strategy of ``backend`` (:data:`vatt.train.choices.STRATEGIES_BY_BACKEND`).
+    ``backend`` is the Keras backend the run trains on: ``KERAS_BACKEND`` when the config is made,
+    recorded in ``RUN/config.yaml``; a run resumes only on the backend it was trained on.
+    """
 
     type: str = "mirrored"
     tpu: str = ""
+    backend: str = field(default_factory=_keras_backend)
 
     def __post_init__(self):
         _require(

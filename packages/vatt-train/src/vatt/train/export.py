@@ -58,8 +58,8 @@ def export_model(checkpoint: str | os.PathLike, output: str | os.PathLike) -> Ex
     next to it (``.config.yaml``).
 
     ``checkpoint`` is a run directory (its latest complete checkpoint), a checkpoint prefix such
-    as ``RUN/ckpt-1000`` or one of its files; the run's ``config.yaml`` gives the arch and model
-    config. Paths may be relative or start with ``~``. Raises ``ValueError`` (a bad output name,
+    as ``RUN/ckpt-1000`` or one of its files, of a run on TensorFlow or JAX; the run's
+    ``config.yaml`` gives the arch and model config. Paths may be relative or start with ``~``. Raises ``ValueError`` (a bad output name,
     a checkpoint that does not hold the run's model), ``FileNotFoundError`` (no such run or
     checkpoint) or ``OSError`` (output not writable) before anything is written.
     """

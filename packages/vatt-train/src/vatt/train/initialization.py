@@ -2,9 +2,9 @@
 
 The source is a checkpoint prefix (or its folder) in one of three layouts:
 
-* a pretraining run of ours (``RUN/ckpt-N`` next to ``RUN/config.yaml``): its model is rebuilt
-  from that config, restored, and the classifier's backbone takes the weights of the tower of
-  the same modality;
+* a pretraining run of ours (``RUN/ckpt-N`` next to ``RUN/config.yaml``, written by the TF or
+  the JAX path, read on either backend): its model is rebuilt from that config, restored, and the
+  classifier's backbone takes the weights of the tower of the same modality;
 * an official VATT pretraining checkpoint (``tx_fac``: ``_base_layer/vid_backbone`` ...), or a
   UT one (``ut_fac``), whose shared Transformer and per-modality projections go to a ViT or WaT
   built with ``pre_projection`` and ``post_projection`` on;
@@ -29,6 +29,7 @@ from vatt.models.unified import UNIFIED_PREFIX
 from vatt.models.unified_transfer import load_unified_checkpoint, unified_checkpoint_variables
 from vatt.train.checkpoints import CheckpointError, checkpoint_prefix, restore_model_weights
 from vatt.train.config import CONFIG_FILE, load_run_config
+from vatt.train.jax_checkpoints import is_jax_checkpoint
 from vatt.train.precision import build_model
 
 FINETUNED_BACKBONE_PREFIX = f"{ROOT_PREFIX}/_base"
@@ -47,6 +48,8 @@ def initialize_from_pretrained(
             "only fine-tuning models are initialised from pretrained weights"
         )
     prefix = checkpoint_prefix(checkpoint)
+    if is_jax_checkpoint(prefix):  # a vatt-train run on the JAX backend
+        return _from_run(classifier, prefix)
     keys = {name for name, _ in tf.train.list_variables(prefix)}
     if any(k.startswith(f"{ROOT_PREFIX}/") for k in keys):
         return _from_official(classifier, prefix, keys)

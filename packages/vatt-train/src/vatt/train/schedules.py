@@ -5,6 +5,9 @@ Both are finite at every step: the original's step-cosine divided by the length 
 segment, which is 0 with the pretraining defaults, and so logged NaN from step ``total_steps`` on.
 Here an empty segment holds its level and the learning rate after ``total_steps`` stays at the
 value the schedule reached there.
+
+They are written in ``keras.ops``, so the optimizer evaluates them inside the compiled step on any
+Keras backend (a ``tf.function`` on TensorFlow, ``jax.jit`` on JAX).
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 import keras
-import tensorflow as tf
+from keras import ops
 
 if TYPE_CHECKING:
     from vatt.train.config import ExperimentConfig
@@ -41,14 +44,14 @@ class _LinearWarmup(keras.optimizers.schedules.LearningRateSchedule, abc.ABC):
         """The learning rate at the end of the warmup."""
 
     @abc.abstractmethod
-    def after_warmup(self, step: tf.Tensor) -> tf.Tensor:
+    def after_warmup(self, step):
         """The learning rate at float ``step`` from ``warmup_steps`` on."""
 
     def __call__(self, step):
-        step = tf.cast(tf.convert_to_tensor(step), tf.float32)
+        step = ops.cast(step, "float32")
         fraction = step / max(self.warmup_steps, 1)
         warmup = self.warmup_learning_rate + fraction * (self.peak - self.warmup_learning_rate)
-        return tf.where(step < self.warmup_steps, warmup, self.after_warmup(step))
+        return ops.where(step < self.warmup_steps, warmup, self.after_warmup(step))
 
     def get_config(self) -> dict:
         return {
@@ -81,11 +84,11 @@ class CosineWithWarmup(_LinearWarmup):
     def peak(self) -> float:
         return self.base_learning_rate
 
-    def after_warmup(self, step: tf.Tensor) -> tf.Tensor:
-        progress = tf.clip_by_value(
+    def after_warmup(self, step):
+        progress = ops.clip(
             (step - self.warmup_steps) / (self.total_steps - self.warmup_steps), 0.0, 1.0
         )
-        return self.base_learning_rate * 0.5 * (1.0 + tf.cos(math.pi * progress))
+        return self.base_learning_rate * 0.5 * (1.0 + ops.cos(math.pi * progress))
 
     def get_config(self) -> dict:
         return {
@@ -137,20 +140,20 @@ class StepCosineWithWarmup(_LinearWarmup):
     def peak(self) -> float:
         return self.levels[0]
 
-    def after_warmup(self, step: tf.Tensor) -> tf.Tensor:
-        starts = tf.constant(self.starts, tf.float32)
-        ends = tf.constant([*self.starts[1:], self.total_steps], tf.float32)
-        upper = tf.constant(self.levels, tf.float32)
-        lower = tf.constant([*self.levels[1:], 0.0], tf.float32)
+    def after_warmup(self, step):
+        starts = ops.convert_to_tensor(self.starts, "float32")
+        ends = ops.convert_to_tensor([*self.starts[1:], self.total_steps], "float32")
+        upper = ops.convert_to_tensor(self.levels, "float32")
+        lower = ops.convert_to_tensor([*self.levels[1:], 0.0], "float32")
         # The segment holding ``step``: the last one that has started.
-        index = tf.maximum(tf.reduce_sum(tf.cast(starts <= step, tf.int32)) - 1, 0)
-        start, end = tf.gather(starts, index), tf.gather(ends, index)
+        index = ops.maximum(ops.sum(ops.cast(starts <= step, "int32")) - 1, 0)
+        start, end = ops.take(starts, index), ops.take(ends, index)
         length = end - start
-        progress = tf.where(
-            length > 0, tf.clip_by_value((step - start) / tf.maximum(length, 1.0), 0.0, 1.0), 0.0
+        progress = ops.where(
+            length > 0, ops.clip((step - start) / ops.maximum(length, 1.0), 0.0, 1.0), 0.0
         )
-        high, low = tf.gather(upper, index), tf.gather(lower, index)
-        return (high - low) * 0.5 * (1.0 + tf.cos(math.pi * progress)) + low
+        high, low = ops.take(upper, index), ops.take(lower, index)
+        return (high - low) * 0.5 * (1.0 + ops.cos(math.pi * progress)) + low
 
     def get_config(self) -> dict:
         return {
@@ -175,8 +178,8 @@ class ConstantWithWarmup(_LinearWarmup):
     def peak(self) -> float:
         return self.learning_rate
 
-    def after_warmup(self, step: tf.Tensor) -> tf.Tensor:
-        return tf.constant(self.learning_rate, tf.float32)
+    def after_warmup(self, step):
+        return ops.full_like(step, self.learning_rate)
 
     def get_config(self) -> dict:
         return {**super().get_config(), "learning_rate": self.learning_rate}

@@ -15,7 +15,13 @@ import keras
 from keras import ops
 
 from vatt.models.checkpoints import keras_layer_variables
-from vatt.models.layers import ACTIVATIONS, DropToken, TransformerEncoder, activation_fn
+from vatt.models.layers import (
+    ACTIVATIONS,
+    DropToken,
+    TransformerEncoder,
+    activation_fn,
+    prepend_agg_token,
+)
 from vatt.models.registry import ArchConfig, ConfiguredLayer
 
 #: Transformer sizes of the original configs: (d_model, num_layers, num_heads, d_ff).
@@ -42,9 +48,10 @@ class TransformerBackboneConfig(ArchConfig):
 
     ``pre_projection`` / ``post_projection`` add the GELU Dense layers needed to receive the
     weights of the modality-agnostic (UT) checkpoint; ``d_post_proj`` is their output width.
-    ``dropout_rate`` applies to the residual, MLP and positional dropouts and
-    ``attention_dropout_rate`` to the attention probabilities: 0, the default, lets training
-    use the backend's fused attention kernel; the original used 0.1 for both.
+    ``dropout_rate`` applies to the residual and MLP dropouts, ``positional_dropout_rate`` to the
+    dropout after the positional embeddings (the original fixed it at 0.1, whatever
+    ``dropout_rate``) and ``attention_dropout_rate`` to the attention probabilities: 0, the
+    default, lets training use the backend's fused attention kernel; the original used 0.1.
     """
 
     d_model: int = 768
@@ -55,6 +62,7 @@ class TransformerBackboneConfig(ArchConfig):
     activation: str = "gelu"
     dropout_rate: float = 0.1
     attention_dropout_rate: float = 0.0
+    positional_dropout_rate: float = 0.1
     layer_norm_epsilon: float = 1e-6
     use_bias: bool = True
     pre_norm: bool = True
@@ -81,7 +89,7 @@ class TransformerBackboneConfig(ArchConfig):
         for name in ("activation", "post_proj_activation"):
             if getattr(self, name) not in ACTIVATIONS:
                 raise ValueError(f"{name} {getattr(self, name)!r} is not one of {ACTIVATIONS}")
-        for name in ("dropout_rate", "attention_dropout_rate"):
+        for name in ("dropout_rate", "attention_dropout_rate", "positional_dropout_rate"):
             if not 0.0 <= getattr(self, name) < 1.0:
                 raise ValueError(f"{name} must be in [0, 1), got {getattr(self, name)}")
 
@@ -214,9 +222,8 @@ class TransformerBackbone(ConfiguredLayer, keras.layers.Layer):
         tokens = ops.reshape(grid, (-1, num_tokens, self.config.d_model))  # (B, N, d)
         if self.drop_token is not None:
             tokens = self.drop_token(tokens, training=training)
-        agg = ops.cast(self.agg_embedding, tokens.dtype)[None, None, :]
-        agg = ops.broadcast_to(agg, (ops.shape(tokens)[0], 1, self.config.d_model))
-        hidden = self.tx(ops.concatenate([agg, tokens], axis=1), training=training)
+        tokens, _ = prepend_agg_token(tokens, self.agg_embedding)
+        hidden = self.tx(tokens, training=training)
         if self.post_proj is not None:
             hidden = self.post_proj(hidden)
         return {"features_pooled": hidden[:, 0], "features": hidden[:, 1:]}

@@ -64,6 +64,7 @@ class SpT(TransformerBackbone):
                 config.d_model,
                 config.max_temporal_buckets,
                 config.max_spectoral_buckets,
+                dropout_rate=config.positional_dropout_rate,
                 layer_norm_epsilon=config.layer_norm_epsilon,
             )
         self.built = True

@@ -74,7 +74,10 @@ class ViT3D(TransformerBackbone):
                 config.max_horizontal_buckets,
             )
             self.pos_embedding_lookup = SpatioTemporalEmbeddings(
-                config.d_model, *buckets, layer_norm_epsilon=config.layer_norm_epsilon
+                config.d_model,
+                *buckets,
+                dropout_rate=config.positional_dropout_rate,
+                layer_norm_epsilon=config.layer_norm_epsilon,
             )
             self.drop_token = config.drop_token_layer(buckets[0] * buckets[1] * buckets[2])
         self.built = True

@@ -64,6 +64,7 @@ class WaT(TransformerBackbone):
             self.pos_embedding_lookup = TemporalEmbeddings(
                 config.d_model,
                 config.max_temporal_buckets,
+                dropout_rate=config.positional_dropout_rate,
                 layer_norm_epsilon=config.layer_norm_epsilon,
             )
             self.drop_token = config.drop_token_layer(config.max_temporal_buckets)

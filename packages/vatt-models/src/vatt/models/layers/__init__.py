@@ -5,6 +5,7 @@ constructor arguments, and implement ``checkpoint_variables(prefix)`` (see
 :mod:`vatt.models.checkpoints`).
 """
 
+from vatt.models.layers.agg_token import prepend_agg_token
 from vatt.models.layers.attention import MultiHeadAttention
 from vatt.models.layers.drop_token import DropToken
 from vatt.models.layers.embeddings import (
@@ -39,6 +40,7 @@ __all__ = [
     "activation_fn",
     "embed_patches",
     "positional_initializer",
+    "prepend_agg_token",
     "resize_positional_table",
     "spline_resampling_matrix",
 ]

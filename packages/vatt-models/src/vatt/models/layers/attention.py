@@ -61,15 +61,7 @@ class MultiHeadAttention(ConfiguredLayer):
         **kwargs,
     ):
         super().__init__(name=name, **kwargs)
-        self.configure(
-            d_model=d_model,
-            num_heads=num_heads,
-            d_kv=d_kv,
-            use_bias=use_bias,
-            dropout_rate=dropout_rate,
-            scale_scores=scale_scores,
-            kernel_initializer=keras.initializers.get(kernel_initializer),
-        )
+        self.kernel_initializer = keras.initializers.get(kernel_initializer)
         inner = num_heads * d_kv
 
         def dense(units: int, name: str) -> keras.layers.Dense:

@@ -56,14 +56,6 @@ class DropToken(ConfiguredLayer):
                 f"sequence_multiple must be >= 1 and extra_tokens >= 0, got {sequence_multiple} "
                 f"and {extra_tokens}"
             )
-        self.configure(
-            rate=rate,
-            max_tokens=max_tokens,
-            enabled=enabled,
-            seed=seed,
-            sequence_multiple=sequence_multiple,
-            extra_tokens=extra_tokens,
-        )
         self.seed_generator = keras.random.SeedGenerator(seed)
         self.built = True
 

@@ -54,12 +54,8 @@ class ExpandableEmbedding(ConfiguredLayer):
         **kwargs,
     ):
         super().__init__(name=name, **kwargs)
-        self.configure(
-            num_buckets=num_buckets,
-            dim=dim,
-            embeddings_initializer=keras.initializers.get(
-                embeddings_initializer or positional_initializer(dim)
-            ),
+        self.embeddings_initializer = keras.initializers.get(
+            embeddings_initializer or positional_initializer(dim)
         )
         self.embeddings = self.add_weight(
             shape=(num_buckets, dim), initializer=self.embeddings_initializer, name="embeddings"
@@ -82,21 +78,13 @@ class ExpandableEmbedding(ConfiguredLayer):
 class _PositionalEmbeddings(ConfiguredLayer):
     """Shared parts: the ``layernorm`` on the positional sum, dropout, the tables, the mapping.
 
-    A subclass names its tables (``_tables``) and the constructor arguments giving their row
-    counts (``_bucket_arguments``, same order) and passes those counts as ``buckets``.
+    A subclass names its tables (``_tables``) and passes their row counts as ``buckets``.
     """
 
     _tables: tuple[str, ...] = ()
-    _bucket_arguments: tuple[str, ...] = ()
 
     def __init__(self, hidden_size, buckets, dropout_rate, layer_norm_epsilon, name, **kwargs):
         super().__init__(name=name, **kwargs)
-        self.configure(
-            hidden_size=hidden_size,
-            dropout_rate=dropout_rate,
-            layer_norm_epsilon=layer_norm_epsilon,
-            **dict(zip(self._bucket_arguments, buckets, strict=True)),
-        )
         # The original attribute is `layernorm`; the Keras name `layer_norm` as in the original.
         self.layernorm = keras.layers.LayerNormalization(
             epsilon=layer_norm_epsilon, name="layer_norm"
@@ -138,7 +126,6 @@ class TemporalEmbeddings(_PositionalEmbeddings):
     """
 
     _tables = ("temporal_position_embeddings",)
-    _bucket_arguments = ("max_temporal_buckets",)
 
     def __init__(
         self,
@@ -179,7 +166,6 @@ class SpatioTemporalEmbeddings(_PositionalEmbeddings):
         "vertical_position_embeddings",
         "horizontal_position_embeddings",
     )
-    _bucket_arguments = ("max_temporal_buckets", "max_vertical_buckets", "max_horizontal_buckets")
 
     def __init__(
         self,
@@ -224,7 +210,6 @@ class SpectroTemporalEmbeddings(_PositionalEmbeddings):
     """
 
     _tables = ("temporal_position_embeddings", "spectoral_position_embeddings")
-    _bucket_arguments = ("max_temporal_buckets", "max_spectoral_buckets")
 
     def __init__(
         self,

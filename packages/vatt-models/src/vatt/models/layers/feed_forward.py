@@ -48,13 +48,6 @@ class DenseActivationDense(ConfiguredLayer):
         if activation not in ACTIVATIONS:
             raise ValueError(f"unknown activation {activation!r}; expected one of {ACTIVATIONS}")
         super().__init__(name=name or f"dense_{activation}_dense", **kwargs)
-        self.configure(
-            d_model=d_model,
-            d_ff=d_ff,
-            activation=activation,
-            use_bias=use_bias,
-            dropout_rate=dropout_rate,
-        )
         if activation == "geglu":
             self.wi_0 = keras.layers.Dense(d_ff, use_bias=use_bias, name="wi_0")
             self.wi_1 = keras.layers.Dense(d_ff, use_bias=use_bias, name="wi_1")
@@ -92,33 +85,29 @@ class FeedForward(ConfiguredLayer):
     """Residual feed-forward block: ``x + dropout(mlp(LN(x)))`` (pre-norm) or post-norm.
 
     Args:
-        d_model, d_ff, activation, use_bias, dropout_rate: as :class:`DenseActivationDense`;
-            ``dropout_rate`` is also the residual dropout.
+        *args, **kwargs: the arguments of :class:`DenseActivationDense` (``d_model``, ``d_ff``,
+            ``activation``, ``use_bias``, ``dropout_rate``), given to ``mlp``; ``dropout_rate``
+            is also the residual dropout. Other keyword arguments go to ``keras.layers.Layer``.
         layer_norm_epsilon: epsilon of ``layer_norm`` (1e-6 in every VATT config).
         pre_norm: normalise the block input (True in VATT) instead of the residual sum.
     """
 
     def __init__(
         self,
-        d_model: int,
-        d_ff: int,
-        activation: str = "gelu",
-        use_bias: bool = True,
-        dropout_rate: float = 0.1,
+        *args,
         layer_norm_epsilon: float = 1e-6,
         pre_norm: bool = True,
         name: str = "feed_forward",
         **kwargs,
     ):
+        mlp_kwargs = DenseActivationDense.take_arguments(kwargs)
         super().__init__(name=name, **kwargs)
-        self.mlp = DenseActivationDense(d_model, d_ff, activation, use_bias, dropout_rate)
-        self.configure(
-            **self.mlp.arguments(), layer_norm_epsilon=layer_norm_epsilon, pre_norm=pre_norm
-        )
+        self.mlp = DenseActivationDense(*args, **mlp_kwargs)
+        self.configure(**self.mlp.arguments())
         self.layer_norm = keras.layers.LayerNormalization(
             epsilon=layer_norm_epsilon, name="layer_norm"
         )
-        self.dropout = keras.layers.Dropout(dropout_rate)
+        self.dropout = keras.layers.Dropout(self.dropout_rate)
 
     def build(self, input_shape=None):
         self.mlp.build()

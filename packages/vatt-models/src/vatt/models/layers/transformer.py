@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import inspect
-
 import keras
 
 from vatt.models.checkpoints import keras_layer_variables
@@ -52,25 +50,19 @@ class TransformerEncoderLayer(ConfiguredLayer):
         **kwargs,
     ):
         super().__init__(name=name, **kwargs)
-        self.configure(
-            d_model=d_model,
-            num_heads=num_heads,
-            d_kv=d_kv,
-            d_ff=d_ff,
-            activation=activation,
-            dropout_rate=dropout_rate,
-            attention_dropout_rate=attention_dropout_rate,
-            layer_norm_epsilon=layer_norm_epsilon,
-            use_bias=use_bias,
-            pre_norm=pre_norm,
-        )
         self.layer_norm = keras.layers.LayerNormalization(
             epsilon=layer_norm_epsilon, name="layer_norm"
         )
         self.mha = MultiHeadAttention(d_model, num_heads, d_kv, use_bias, attention_dropout_rate)
         self.dropout = keras.layers.Dropout(dropout_rate)
         self.feed_forward = FeedForward(
-            d_model, d_ff, activation, use_bias, dropout_rate, layer_norm_epsilon, pre_norm
+            d_model,
+            d_ff,
+            activation,
+            use_bias,
+            dropout_rate,
+            layer_norm_epsilon=layer_norm_epsilon,
+            pre_norm=pre_norm,
         )
 
     def build(self, input_shape=None):
@@ -96,14 +88,6 @@ class TransformerEncoderLayer(ConfiguredLayer):
         }
 
 
-#: The per-layer arguments that :class:`TransformerEncoder` passes on to each layer.
-_LAYER_ARGUMENTS = tuple(
-    key
-    for key in inspect.signature(TransformerEncoderLayer).parameters
-    if key not in ("name", "kwargs")
-)
-
-
 class TransformerEncoder(ConfiguredLayer):
     """A stack of :class:`TransformerEncoderLayer` (original attribute ``tx``).
 
@@ -124,7 +108,7 @@ class TransformerEncoder(ConfiguredLayer):
     """
 
     def __init__(self, num_layers: int, *args, name: str = "transformer", **kwargs):
-        layer_kwargs = {key: kwargs.pop(key) for key in _LAYER_ARGUMENTS if key in kwargs}
+        layer_kwargs = TransformerEncoderLayer.take_arguments(kwargs)
         super().__init__(name=name, **kwargs)
         if num_layers < 1:
             raise ValueError(f"num_layers must be at least 1, got {num_layers}")
@@ -132,7 +116,7 @@ class TransformerEncoder(ConfiguredLayer):
             TransformerEncoderLayer(*args, **layer_kwargs, name=f"layer_{i}")
             for i in range(num_layers)
         ]
-        self.configure(num_layers=num_layers, **self.encoder_layers[0].arguments())
+        self.configure(**self.encoder_layers[0].arguments())
         if self.pre_norm:
             self.final_layer_norm = keras.layers.LayerNormalization(
                 epsilon=self.layer_norm_epsilon, name="final_layer_norm"

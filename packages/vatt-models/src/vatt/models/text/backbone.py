@@ -17,6 +17,7 @@ import numpy as np
 from keras import ops
 
 from vatt.models.checkpoints import ROOT_PREFIX, keras_layer_variables
+from vatt.models.layers import prepend_agg_token
 from vatt.models.registry import ArchConfig, ConfiguredLayer, register_arch
 from vatt.models.text.bert import BertEncoder
 from vatt.models.text.linear import LinearEncoder
@@ -160,13 +161,9 @@ class TextBackbone(ConfiguredLayer, keras.Model):
         kwargs.setdefault("name", "text_backbone")
         super().__init__(**kwargs)
         self.config = config
-        self.embedding = keras.layers.Embedding(
-            config.vocab_size,
-            config.d_embedding,
-            trainable=config.trainable_embeddings,
-            name="embedding",
+        self.embedding = word_embedding(
+            config.vocab_size, config.d_embedding, config.trainable_embeddings, "embedding"
         )
-        self.embedding.build((None, None))
         self.agg_embedding = (
             self.add_weight(
                 name="agg_embedding", shape=(config.d_embedding,), initializer="glorot_normal"
@@ -181,23 +178,11 @@ class TextBackbone(ConfiguredLayer, keras.Model):
         self.built = True
 
     def call(self, word_ids, training=False):
-        word_ids = ops.cast(word_ids, "int32")
-        if len(word_ids.shape) == 3:
-            word_ids = ops.reshape(word_ids, (-1, word_ids.shape[-1]))  # (B*K, L)
-        elif len(word_ids.shape) != 2:
-            raise ValueError(
-                f"text ids must be [N, L] or [B, K, L], got shape {tuple(word_ids.shape)}"
-            )
-        word_mask = ops.cast(ops.not_equal(word_ids, 0), "int32")
+        word_ids, word_mask = flat_word_ids(word_ids)
         x = self.embedding(word_ids)  # (N, L, d_embedding)
         mask = word_mask
         if self.agg_embedding is not None:
-            batch = ops.shape(x)[0]
-            agg = ops.broadcast_to(
-                ops.cast(self.agg_embedding, x.dtype)[None, None, :], (batch, 1, x.shape[-1])
-            )
-            x = ops.concatenate([agg, x], axis=1)
-            mask = ops.concatenate([ops.ones_like(word_mask[:, :1]), word_mask], axis=1)
+            x, mask = prepend_agg_token(x, self.agg_embedding, word_mask)
         if self.pre_proj is not None:
             x = self.pre_proj(x)
         h = self.base_lm(x, mask, training=training)
@@ -233,6 +218,24 @@ class TextBackbone(ConfiguredLayer, keras.Model):
         return found
 
 
+def word_embedding(vocab_size: int, dim: int, trainable: bool, name: str) -> keras.layers.Embedding:
+    """The built word-vector table of a text tower (frozen word2vec unless ``trainable``)."""
+    layer = keras.layers.Embedding(vocab_size, dim, trainable=trainable, name=name)
+    layer.build((None, None))
+    return layer
+
+
+def flat_word_ids(word_ids):
+    """Text ids ``[N, L]`` or ``[B, K, L]`` as int32 ``[N, L]`` (``N = B*K``), and their
+    ``[N, L]`` int32 mask: 1 on real words, 0 on the padding id 0."""
+    word_ids = ops.cast(word_ids, "int32")
+    if len(word_ids.shape) == 3:
+        word_ids = ops.reshape(word_ids, (-1, word_ids.shape[-1]))  # (B*K, L)
+    elif len(word_ids.shape) != 2:
+        raise ValueError(f"text ids must be [N, L] or [B, K, L], got shape {tuple(word_ids.shape)}")
+    return word_ids, ops.cast(ops.not_equal(word_ids, 0), "int32")
+
+
 def load_word_embeddings(path: str | pathlib.Path) -> np.ndarray:
     """Read a word-vector table saved with ``numpy.save`` (never unpickled)."""
     path = pathlib.Path(path)
@@ -260,32 +263,5 @@ def _projection(units: int | None, input_width: int, config: TextConfig, name: s
 def _build_encoder(config: TextConfig, input_width: int) -> keras.layers.Layer:
     if config.encoder == "linear":
         return LinearEncoder(input_width, config.d_model, name="base_lm")
-    if config.encoder == "t5":
-        return T5Encoder(
-            config.d_model,
-            config.d_kv,
-            config.d_ff,
-            config.num_layers,
-            config.num_heads,
-            config.dropout_rate,
-            config.layer_norm_epsilon,
-            config.num_relative_buckets,
-            config.max_relative_distance,
-            attention_dropout_rate=config.attention_dropout_rate,
-            name="base_lm",
-        )
-    return BertEncoder(
-        d_model=config.d_model,
-        d_kv=config.d_kv,
-        d_ff=config.d_ff,
-        num_layers=config.num_layers,
-        num_heads=config.num_heads,
-        pre_norm=config.pre_norm,
-        use_bias=config.use_bias,
-        activation=config.activation,
-        dropout_rate=config.dropout_rate,
-        attention_dropout_rate=config.attention_dropout_rate,
-        layer_norm_epsilon=config.layer_norm_epsilon,
-        max_temporal_buckets=config.max_temporal_buckets,
-        name="base_lm",
-    )
+    encoder = T5Encoder if config.encoder == "t5" else BertEncoder
+    return encoder(config, name="base_lm")

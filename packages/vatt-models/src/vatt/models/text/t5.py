@@ -15,12 +15,16 @@ relative-position bias table exists only in layer 0; every layer adds that same 
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 import keras
 from keras import ops
 
 from vatt.models.checkpoints import keras_layer_variables
 from vatt.models.layers.attention import MultiHeadAttention
+
+if TYPE_CHECKING:
+    from vatt.models.text.backbone import TextConfig
 
 
 class RMSNorm(keras.layers.Layer):
@@ -124,47 +128,40 @@ class T5EncoderLayer(keras.layers.Layer):
 class T5Encoder(keras.layers.Layer):
     """Stack of :class:`T5EncoderLayer` over embedded tokens.
 
+    Args:
+        config: the text tower's config: its Transformer fields, ``num_relative_buckets`` and
+            ``max_relative_distance``.
+
     Call args: ``x`` ``[N, L, d_model]``, ``attention_mask`` ``[N, L]`` (1 = real token).
     Returns ``[N, L, d_model]``.
     """
 
-    def __init__(
-        self,
-        d_model: int,
-        d_kv: int,
-        d_ff: int,
-        num_layers: int,
-        num_heads: int,
-        dropout_rate: float = 0.1,
-        layer_norm_epsilon: float = 1e-6,
-        num_relative_buckets: int = 32,
-        max_relative_distance: int = 64,
-        attention_dropout_rate: float = 0.0,
-        **kwargs,
-    ):
+    def __init__(self, config: TextConfig, **kwargs):
         super().__init__(**kwargs)
-        self.num_relative_buckets = num_relative_buckets
-        self.max_relative_distance = max_relative_distance
+        self.num_relative_buckets = config.num_relative_buckets
+        self.max_relative_distance = config.max_relative_distance
         self.relative_attention_bias = keras.layers.Embedding(
-            num_relative_buckets, num_heads, name="relative_attention_bias"
+            config.num_relative_buckets, config.num_heads, name="relative_attention_bias"
         )
         self.relative_attention_bias.build((None,))
-        self.input_dropout = keras.layers.Dropout(dropout_rate)
+        self.input_dropout = keras.layers.Dropout(config.dropout_rate)
         self.encoder_layers = [
             T5EncoderLayer(
-                d_model,
-                d_kv,
-                d_ff,
-                num_heads,
-                dropout_rate,
-                layer_norm_epsilon,
-                attention_dropout_rate=attention_dropout_rate,
+                config.d_model,
+                config.d_kv,
+                config.d_ff,
+                config.num_heads,
+                config.dropout_rate,
+                config.layer_norm_epsilon,
+                attention_dropout_rate=config.attention_dropout_rate,
                 name=f"layer_{i}",
             )
-            for i in range(num_layers)
+            for i in range(config.num_layers)
         ]
-        self.final_layer_norm = RMSNorm(d_model, layer_norm_epsilon, name="final_layer_norm")
-        self.output_dropout = keras.layers.Dropout(dropout_rate)
+        self.final_layer_norm = RMSNorm(
+            config.d_model, config.layer_norm_epsilon, name="final_layer_norm"
+        )
+        self.output_dropout = keras.layers.Dropout(config.dropout_rate)
         self.built = True
 
     def position_bias(self, length):
