@@ -61,7 +61,7 @@ def test_two_devices_train_exactly_like_one_on_the_same_global_batch(workdir, on
     for a, b in zip(one_device["steps"], two["steps"], strict=True):
         # The contrastive negatives (and the head's BatchNorm statistics) are the global batch
         # on both meshes, so the losses agree to float32 reduction order.
-        np.testing.assert_allclose(a["terms"], b["terms"], rtol=2e-5)
+        np.testing.assert_allclose(a["terms"], b["terms"], rtol=1e-4)
         np.testing.assert_allclose(a["gradient_norm"], b["gradient_norm"], rtol=1e-4)
     assert [s["counts"] for s in two["steps"]] == [[2.0, 0.0]] * 3
     assert two["max_weight_change"] > 0

@@ -4,9 +4,9 @@ import keras
 
 
 def without_dropout(build_model):
-    """``build_model`` whose models draw no random numbers: vatt-models keeps the original's fixed
-    0.1 dropout on positional embeddings, which no config turns off, and runs that must match
-    across replica counts or workers may not draw any."""
+    """``build_model`` whose models draw no random numbers (every Dropout at rate 0, whatever the
+    arch's config says): runs that must match across replica counts, workers or backends may not
+    draw any."""
 
     def build(config):
         model = build_model(config)
