@@ -191,7 +191,11 @@ def _cpu_strategy(replicas: int) -> tf.distribute.Strategy:
     return tf.distribute.MirroredStrategy(devices)
 
 
-def _strategy(replicas: int) -> tf.distribute.Strategy:
+def _strategy(replicas: int) -> tf.distribute.Strategy | None:
+    """TensorFlow: a MirroredStrategy (GPUs, else ``replicas`` CPU devices). JAX: None, so that
+    vatt-train shards the batch over every local device (``strategy.type`` mirrored)."""
+    if keras.backend.backend() != "tensorflow":
+        return None
     if tf.config.list_physical_devices("GPU"):
         return tf.distribute.MirroredStrategy()
     return _cpu_strategy(replicas)
@@ -323,7 +327,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--out", default="runs/demo", help="output folder (default runs/demo)")
     parser.add_argument("--size", default="small", choices=sorted(SIZES), help="demo size")
     parser.add_argument(
-        "--replicas", type=int, default=2, help="CPU replicas of the MirroredStrategy (default 2)"
+        "--replicas",
+        type=int,
+        default=2,
+        help="TensorFlow: CPU replicas of the MirroredStrategy (default 2); JAX uses every local "
+        "device (XLA_FLAGS=--xla_force_host_platform_device_count=N makes N CPU devices)",
     )
     parser.add_argument(
         "--overwrite", action="store_true", help="delete the output folder first if it exists"

@@ -352,6 +352,28 @@ def test_a_jax_runs_checkpoint_evaluates_as_the_tf_one(pretrain_run, in_tmp_dir,
     assert main(["run", "jax run", "--checkpoint", "jax run/ckpt-10.weights.h5", *flags]) == 0
     assert json.loads(capsys.readouterr().out) == pytest.approx(expected)
 
+    # vatt-eval itself on the JAX backend (inference jitted with the restored weights): the same
+    # retrieval; the probes train on other random numbers, so only they may move.
+    code = (
+        "import sys\n"
+        "from vatt.data import synthetic\n"
+        "from vatt.data.registry import register_dataset\n"
+        "from vatt.eval.cli import main\n"
+        f"register_dataset(synthetic.synthetic_spec(synthetic.{DATA!r}, name='synthetic_eval_tiny'))\n"
+        f"sys.exit(main(['run', 'jax run', *{flags!r}]))\n"
+    )
+    on_jax = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "KERAS_BACKEND": "jax"},
+        timeout=600,
+    )
+    assert on_jax.returncode == 0, on_jax.stderr[-3000:]
+    metrics = json.loads(on_jax.stdout)
+    retrieval = {k: v for k, v in expected.items() if "2vid" in k}
+    assert retrieval and {k: metrics[k] for k in retrieval} == pytest.approx(retrieval, abs=1e-6)
+
 
 def test_cli_help_lists_both_commands(capsys):
     with pytest.raises(SystemExit) as exit_info:

@@ -8,6 +8,10 @@
         one process of a multi_process run into WORKDIR/multi (JAX_COORDINATOR_ADDRESS,
         JAX_NUM_PROCESSES, JAX_PROCESS_ID set by the test, one CPU device each); writes
         WORKDIR/process-<id>.json: its history.
+    python jax_train_run.py WORKDIR resume
+        one_device into WORKDIR/resumed, a checkpoint every 2 steps and each batch delayed by
+        0.3 s (the test kills it with SIGKILL mid-run, then runs it again); writes
+        WORKDIR/resume.json: the history, the checkpoint restored from and the step reached.
 
 WORKDIR/overrides.json holds the config overrides and WORKDIR/examples.npz the 8 clips of every
 global batch; each process reads its share of them (every other clip with two processes).
@@ -17,6 +21,7 @@ import json
 import os
 import pathlib
 import sys
+import time
 
 os.environ["KERAS_BACKEND"] = "jax"
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -55,6 +60,23 @@ def _poisoned(dataset_fn):
     return poisoned
 
 
+def _slow(dataset_fn, seconds: float = 0.3):
+    """``dataset_fn`` whose batches each take ``seconds`` more to arrive."""
+
+    def pause():
+        time.sleep(seconds)
+        return np.int32(0)
+
+    def slow(context):
+        def delay(batch):
+            with tf.control_dependencies([tf.numpy_function(pause, [], tf.int32)]):
+                return {key: tf.identity(value) for key, value in batch.items()}
+
+        return dataset_fn(context).map(delay)
+
+    return slow
+
+
 def main(workdir: str, mode: str) -> None:
     workdir = pathlib.Path(workdir)
     precision.build_model = without_dropout(precision.build_model)  # as test_training's runs
@@ -64,6 +86,14 @@ def main(workdir: str, mode: str) -> None:
         result = vatt.train.train(config, workdir / "multi", dataset_fn=dataset_fn)
         index = os.environ["JAX_PROCESS_ID"]
         (workdir / f"process-{index}.json").write_text(json.dumps(result.history))
+        return
+    if mode == "resume":
+        config = vatt.train.apply_overrides(
+            _config(workdir, "one_device"), {"train.save_checkpoint_freq": 2}
+        )
+        result = vatt.train.train(config, workdir / "resumed", dataset_fn=_slow(dataset_fn))
+        summary = {"history": result.history, "restored_from": result.restored_from}
+        (workdir / "resume.json").write_text(json.dumps({**summary, "step": result.step}))
         return
     out = {}
     for name, strategy in (("one", "one_device"), ("two", "data_parallel")):

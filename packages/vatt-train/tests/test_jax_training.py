@@ -8,9 +8,11 @@ cache, so that a step compiled once is not compiled again.
 import json
 import os
 import pathlib
+import signal
 import socket
 import subprocess
 import sys
+import time
 
 import numpy as np
 import pytest
@@ -171,6 +173,37 @@ def test_two_processes_train_to_the_losses_of_one(devices_runs, workdir):
     run_dir = workdir / "multi"
     assert [step for step, _ in vatt.train.list_checkpoints(run_dir)] == [1, 4, 8]
     assert sorted(p.name for p in run_dir.iterdir() if p.name.startswith(".")) == []
+
+
+@pytest.mark.slow
+def test_kill_9_mid_run_then_a_restart_resumes_at_the_checkpoint_with_the_same_losses(
+    devices_runs, workdir
+):
+    run = workdir / "resumed"
+    command = [sys.executable, str(SCRIPT), str(workdir), "resume"]
+    env = _jax_env(workdir)
+    process = subprocess.Popen(
+        command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    deadline = time.monotonic() + TIMEOUT_S
+    while not (run / "ckpt-2.train.npz").exists() and process.poll() is None:
+        assert time.monotonic() < deadline, "no checkpoint within the timeout"
+        time.sleep(0.05)
+    process.send_signal(signal.SIGKILL)
+    assert process.wait() == -signal.SIGKILL, "the run ended before it could be killed"
+    killed_at = [step for step, _ in vatt.train.list_checkpoints(run)]
+    assert killed_at and 2 <= killed_at[-1] < 8, killed_at
+
+    result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=TIMEOUT_S)
+    assert result.returncode == 0, result.stderr[-3000:]
+    resumed = json.loads((workdir / "resume.json").read_text())
+    assert resumed["restored_from"] == str(run / f"ckpt-{killed_at[-1]}")
+    assert resumed["step"] == 8
+    assert [record["step"] for record in resumed["history"]] == list(range(killed_at[-1] + 1, 9))
+    # Every batch is the same 8 clips: the resumed steps are the uninterrupted run's steps.
+    uninterrupted = {record["step"]: record for record in devices_runs["one"]["history"]}
+    for record in resumed["history"]:
+        assert record["total"] == pytest.approx(uninterrupted[record["step"]]["total"], rel=1e-4)
 
 
 def _vatt_train(workdir, *argv: str) -> subprocess.CompletedProcess:

@@ -20,11 +20,35 @@ Select = Callable[[Any, Mapping[str, tf.Tensor]], Mapping[str, Any]]
 
 
 def make_predict(model: keras.Model) -> Predict:
-    """A compiled ``batch -> outputs`` function that runs ``model`` in inference mode."""
+    """A compiled ``batch -> outputs`` function that runs ``model`` in inference mode.
+
+    TensorFlow: a ``tf.function``. JAX: ``model.stateless_call`` under ``jax.jit`` with the
+    weights passed at every call, so weights restored later (the next checkpoint) are used.
+    """
+    if keras.backend.backend() == "jax":
+        return _jax_predict(model)
 
     @tf.function(reduce_retracing=True)
     def predict(inputs):
         return model(inputs, training=False)
+
+    return predict
+
+
+def _jax_predict(model: keras.Model) -> Predict:
+    import jax
+
+    @jax.jit
+    def run(trainable, non_trainable, inputs):
+        outputs, _ = model.stateless_call(trainable, non_trainable, inputs, training=False)
+        return outputs
+
+    def predict(inputs):
+        return run(
+            [v.value for v in model.trainable_variables],
+            [v.value for v in model.non_trainable_variables],
+            {key: np.asarray(value) for key, value in inputs.items()},
+        )
 
     return predict
 
