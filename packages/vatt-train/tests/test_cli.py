@@ -169,6 +169,11 @@ def test_help_lists_every_flag(capsys):
         "--override_checkpoint",
         "--task",
         "--mode",
+        "--coordinator_address",
+        "--num_processes",
+        "--process_id",
+        "--peak_tflops",
+        "--verbose",
     ):
         assert flag in text
     assert "its .index or .data-* file names it too" in " ".join(text.split())
