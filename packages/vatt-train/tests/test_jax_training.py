@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 import yaml
+from train_helpers import run_together, tensorboard_scalars
 
 import vatt.data
 import vatt.train
@@ -66,16 +67,6 @@ def devices_runs(workdir):
     return json.loads((workdir / "devices.json").read_text())
 
 
-def _scalars(run_dir: pathlib.Path) -> dict[str, dict[int, float]]:
-    """tag -> {step: value} of the TensorBoard scalars in ``run_dir/train``."""
-    scalars = {}
-    for path in (run_dir / "train").glob("events.out.tfevents.*"):
-        for event in tf.compat.v1.train.summary_iterator(str(path)):
-            for value in event.summary.value:
-                scalars.setdefault(value.tag, {})[event.step] = float(tf.make_ndarray(value.tensor))
-    return scalars
-
-
 def _assert_same_losses(history, reference):
     """Same global batch, same weights: only the float32 reduction order differs, 1e-6 at the first
     step; local negatives or per-device BatchNorm statistics would move it by tens of percent.
@@ -112,7 +103,7 @@ def test_pretraining_on_jax_lowers_the_loss_and_writes_the_run_directory(devices
     config = vatt.train.load_run_config(run_dir)
     assert (config.strategy.backend, config.strategy.type) == ("jax", "one_device")
     assert [step for step, _ in vatt.train.list_checkpoints(run_dir)] == [1, 4, 8]
-    scalars = _scalars(run_dir)
+    scalars = tensorboard_scalars(run_dir)
     assert scalars["loss/total"] == pytest.approx({r["step"]: r["total"] for r in history})
     assert {"loss/vid_txt", "loss/vid_aud", "learning_rate", "examples_per_second"} <= set(scalars)
     assert scalars["skipped_steps"] == dict.fromkeys(range(1, 9), 0.0)
@@ -143,30 +134,21 @@ def _free_port() -> int:
 
 def test_two_processes_train_to_the_losses_of_one(devices_runs, workdir):
     address = f"127.0.0.1:{_free_port()}"
-    processes = [
-        subprocess.Popen(
-            [sys.executable, str(SCRIPT), str(workdir), "process"],
-            env=_jax_env(
-                workdir,
-                JAX_COORDINATOR_ADDRESS=address,
-                JAX_NUM_PROCESSES="2",
-                JAX_PROCESS_ID=str(index),
-            ),
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-        for index in range(2)
-    ]
-    try:
-        outputs = [process.communicate(timeout=TIMEOUT_S)[0] for process in processes]
-    finally:
-        for process in processes:
-            if process.poll() is None:
-                process.kill()
-                process.wait()
-    for process, output in zip(processes, outputs, strict=True):
-        assert process.returncode == 0, output[-3000:]
+    run_together(
+        [
+            (
+                [sys.executable, str(SCRIPT), str(workdir), "process"],
+                _jax_env(
+                    workdir,
+                    JAX_COORDINATOR_ADDRESS=address,
+                    JAX_NUM_PROCESSES="2",
+                    JAX_PROCESS_ID=str(index),
+                ),
+            )
+            for index in range(2)
+        ],
+        TIMEOUT_S,
+    )
     chief, other = (json.loads((workdir / f"process-{i}.json").read_text()) for i in range(2))
     _assert_same_losses(chief, devices_runs["one"]["history"])
     _assert_same_losses(other, chief)

@@ -5,14 +5,13 @@ import logging
 import os
 import pathlib
 import socket
-import subprocess
 import sys
 
 import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-from train_helpers import without_dropout
+from train_helpers import run_together, tensorboard_scalars, without_dropout
 
 import vatt.data
 import vatt.train
@@ -89,7 +88,7 @@ def test_pretraining_loss_decreases_and_the_run_directory_is_complete(
     assert reader.get_tensor("step/.ATTRIBUTES/VARIABLE_VALUE") == 8
     assert reader.get_tensor("optimizer/_iterations/.ATTRIBUTES/VARIABLE_VALUE") == 8
 
-    scalars = _scalars(run_dir)
+    scalars = tensorboard_scalars(run_dir)
     assert {
         "loss/vid_txt",
         "loss/vid_aud",
@@ -112,16 +111,6 @@ def test_xla_compiled_steps_train_the_real_model_to_the_same_losses(
         config, tmp_path, dataset_fn=make_array_dataset_fn(pretrain_examples, 8)
     )
     _assert_same_first_steps(result.history, single_replica_run[1].history)
-
-
-def _scalars(run_dir) -> dict[str, dict[int, float]]:
-    """tag -> {step: value} of the TensorBoard scalars in ``run_dir/train``."""
-    scalars = {}
-    for path in (run_dir / "train").glob("events.out.tfevents.*"):
-        for event in tf.compat.v1.train.summary_iterator(str(path)):
-            for value in event.summary.value:
-                scalars.setdefault(value.tag, {})[event.step] = float(tf.make_ndarray(value.tensor))
-    return scalars
 
 
 def test_two_replicas_give_the_losses_of_one_replica_on_the_same_global_batch(
@@ -291,34 +280,14 @@ def test_two_workers_train_to_the_same_losses(single_replica_run, pretrain_examp
     run_dir, single = single_replica_run
     np.savez(tmp_path / "examples.npz", **pretrain_examples)
     workers = [f"127.0.0.1:{port}" for port in _free_ports(2)]
-    processes = []
+    script = str(pathlib.Path(__file__).parent / "multi_worker.py")
+    commands = []
     for index in range(2):
         tf_config = {"cluster": {"worker": workers}, "task": {"type": "worker", "index": index}}
-        processes.append(
-            subprocess.Popen(
-                [
-                    sys.executable,
-                    str(pathlib.Path(__file__).parent / "multi_worker.py"),
-                    str(run_dir),
-                    str(tmp_path / "examples.npz"),
-                    str(tmp_path / "run"),
-                    str(tmp_path / f"history-{index}.json"),
-                ],
-                env={**os.environ, "TF_CONFIG": json.dumps(tf_config)},
-                stdout=subprocess.PIPE,
-                stderr=subprocess.STDOUT,
-                text=True,
-            )
-        )
-    try:
-        outputs = [process.communicate(timeout=300)[0] for process in processes]
-    finally:
-        for process in processes:
-            if process.poll() is None:
-                process.kill()
-                process.wait()
-    for process, output in zip(processes, outputs, strict=True):
-        assert process.returncode == 0, output[-3000:]
+        argv = [sys.executable, script, str(run_dir), str(tmp_path / "examples.npz")]
+        argv += [str(tmp_path / "run"), str(tmp_path / f"history-{index}.json")]
+        commands.append((argv, {**os.environ, "TF_CONFIG": json.dumps(tf_config)}))
+    run_together(commands, 300)
     chief, other = (json.loads((tmp_path / f"history-{i}.json").read_text()) for i in range(2))
     assert [record["step"] for record in chief] == list(range(1, 9))
     assert chief == [
@@ -404,7 +373,7 @@ def test_clips_the_loader_looped_reach_tensorboard_and_the_log(pretrain_config, 
     with caplog.at_level(logging.WARNING, logger="vatt.data"):
         result = vatt.train.train(config, tmp_path / "run")
     assert result.step == 2
-    scalars = _scalars(tmp_path / "run")
+    scalars = tensorboard_scalars(tmp_path / "run")
     assert scalars["data/video_short"] == {1: 8.0, 2: 8.0}  # every clip of both steps of 8
     assert scalars["data/audio_short"] == {1: 8.0, 2: 8.0}
     (warning,) = [r.getMessage() for r in caplog.records if r.name == "vatt.data"]
