@@ -134,7 +134,9 @@ def test_wrong_type_is_one_line_with_the_key():
 
 
 def test_post_init_is_the_validation_hook():
-    with pytest.raises(ConfigError, match="patch_sampling_rate must be in"):
+    with pytest.raises(
+        ConfigError, match=r"^Experiment.model.video: patch_sampling_rate must be in"
+    ):
         Experiment().replace(**{"model.video.patch_sampling_rate": 1.5})
     with pytest.raises(ValueError, match="patch_sampling_rate must be in"):
         Video(patch_sampling_rate=0)

@@ -31,11 +31,9 @@ os.environ["XLA_FLAGS"] = f"--xla_force_host_platform_device_count={DEVICES}"
 
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
-from train_helpers import without_dropout  # noqa: E402
 
 import vatt.train  # noqa: E402
 from conftest import array_dataset_fn  # noqa: E402
-from vatt.train import precision  # noqa: E402
 
 
 def _config(workdir: pathlib.Path, strategy: str):
@@ -79,7 +77,6 @@ def _slow(dataset_fn, seconds: float = 0.3):
 
 def main(workdir: str, mode: str) -> None:
     workdir = pathlib.Path(workdir)
-    precision.build_model = without_dropout(precision.build_model)  # as test_training's runs
     dataset_fn = array_dataset_fn(_examples(workdir), 8)
     if mode == "process":
         config = _config(workdir, "multi_process")

@@ -13,10 +13,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
-from train_helpers import without_dropout  # noqa: E402
 
 import vatt.train  # noqa: E402
-from vatt.train import precision  # noqa: E402
 
 
 def main(config_dir: str, examples_path: str, model_dir: str, history_path: str) -> None:
@@ -33,7 +31,6 @@ def main(config_dir: str, examples_path: str, model_dir: str, history_path: str)
             context.get_per_replica_batch_size(batch_size), drop_remainder=True
         ).repeat()
 
-    precision.build_model = without_dropout(precision.build_model)  # as test_training's runs
     result = vatt.train.train(config, model_dir, dataset_fn=dataset_fn)
     with open(history_path, "w") as out:
         json.dump(result.history, out)

@@ -11,7 +11,7 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-from train_helpers import run_together, tensorboard_scalars, without_dropout
+from train_helpers import run_together, tensorboard_scalars
 
 import vatt.data
 import vatt.train
@@ -34,21 +34,11 @@ def pretrain_examples(pretrain_config, batch_to_numpy):
 
 
 @pytest.fixture(scope="module")
-def deterministic_models():
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(
-            vatt.train.precision, "build_model", without_dropout(vatt.train.precision.build_model)
-        )
-        yield
-
-
-@pytest.fixture(scope="module")
 def single_replica_run(
     pretrain_config,
     pretrain_examples,
     make_array_dataset_fn,
     tmp_path_factory,
-    deterministic_models,
 ):
     run_dir = tmp_path_factory.mktemp("pretrain_1")
     result = vatt.train.train(
@@ -119,7 +109,6 @@ def test_two_replicas_give_the_losses_of_one_replica_on_the_same_global_batch(
     pretrain_examples,
     make_array_dataset_fn,
     tmp_path,
-    deterministic_models,
     two_replicas,
 ):
     config = vatt.train.apply_overrides(pretrain_config, {"strategy.type": "mirrored"})

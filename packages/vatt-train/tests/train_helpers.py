@@ -1,25 +1,9 @@
-"""Helpers of vatt-train's tests that the multi-worker script (run in its own process) shares."""
+"""Helpers shared by vatt-train's TensorFlow and JAX training tests."""
 
 import pathlib
 import subprocess
 
-import keras
 import tensorflow as tf
-
-
-def without_dropout(build_model):
-    """``build_model`` whose models draw no random numbers (every Dropout at rate 0, whatever the
-    arch's config says): runs that must match across replica counts, workers or backends may not
-    draw any."""
-
-    def build(config):
-        model = build_model(config)
-        for layer in model._flatten_layers():
-            if isinstance(layer, keras.layers.Dropout):
-                layer.rate = 0.0
-        return model
-
-    return build
 
 
 def run_together(commands: list[tuple[list[str], dict]], timeout: float) -> None:

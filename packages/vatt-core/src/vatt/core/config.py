@@ -30,7 +30,7 @@ from collections.abc import Callable, Mapping
 from typing import Any, ClassVar, Self, TypeVar
 
 import yaml
-from omegaconf import OmegaConf
+from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 T = TypeVar("T")
@@ -226,7 +226,23 @@ def apply_overrides(config: T, overrides: Mapping[str, Any], where: str = "confi
     except OmegaConfBaseException as error:
         raise ConfigError(_describe(error, config, where)) from None
     except (ValueError, TypeError) as error:  # a __post_init__ refused a value
-        raise ConfigError(f"{where}: {_first_line(error)}") from None
+        owner = ".".join([where, *_refusing_node(merged)])
+        raise ConfigError(f"{owner}: {_first_line(error)}") from None
+
+
+def _refusing_node(node: DictConfig, path: tuple[str, ...] = ()) -> tuple[str, ...]:
+    """The path of the deepest config section of ``node`` whose ``__post_init__`` raises
+    (error path only: it builds each section again)."""
+    for key in node:
+        child = node._get_node(key)
+        if not isinstance(child, DictConfig) and hasattr(child, "_value"):  # a union's node
+            child = child._value()
+        if isinstance(child, DictConfig) and OmegaConf.get_type(child) not in (dict, None):
+            try:
+                OmegaConf.to_object(child)
+            except (ValueError, TypeError):
+                return _refusing_node(child, (*path, str(key)))
+    return path
 
 
 def _resolve(config: Any, overrides: dict[str, Any], where: str) -> tuple[Any, dict[str, Any]]:
