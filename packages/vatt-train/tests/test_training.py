@@ -125,13 +125,14 @@ def test_two_replicas_give_the_losses_of_one_replica_on_the_same_global_batch(
 
 def _assert_same_first_steps(history, reference):
     """Local negatives (4 clips instead of 8) or per-replica BatchNorm statistics move the terms
-    by tens of percent. What is left is rounding (1e-5 at the first step), amplified step after
+    by tens of percent. What is left is rounding (up to 1.6e-4 at the first step in a fresh CI
+    environment, where the input's crop windows are resized in or out of XLA), amplified step after
     step by the sharp loss of the head's BatchNorms over 8 nearly equal features (see
     pretrain_overrides), so the first two steps (before and after an update) are compared;
     test_steps checks the same machinery over 12 steps to 1e-5 on a well-conditioned toy.
     Seen after one update: up to 0.8% between fresh environments, so 2% still tells rounding
     from those errors."""
-    for step, tolerance in ((0, 1e-4), (1, 2e-2)):
+    for step, tolerance in ((0, 1e-3), (1, 2e-2)):
         for term in ("vid_txt", "vid_aud", "total"):
             expected = reference[step][term]
             assert history[step][term] == pytest.approx(expected, rel=tolerance), (
