@@ -19,13 +19,13 @@ Usage::
 
     KERAS_BACKEND=jax python benchmarks/bench_step.py --arch tx_fac_bbs --batch_size 64 --peak_tflops 790
     KERAS_BACKEND=jax python benchmarks/bench_step.py --arch vit_base --set backbone.attention_dropout_rate=0.1
-    KERAS_BACKEND=jax python benchmarks/bench_step.py --arch vit_base --jax_prng rbg
+    KERAS_BACKEND=jax python benchmarks/bench_step.py --arch vit_base --keras_dropout
     python benchmarks/bench_step.py --arch ut_fac --tiny          # CPU smoke test
 
 ``--set KEY=VALUE`` (repeatable) overrides the arch config by dotted path, values read as YAML.
-``--jax_prng rbg`` (or ``unsafe_rbg``) draws dropout masks and DropToken permutations with XLA's
-random-bit generator instead of threefry hashing (see ``use_jax_prng``); the default, ``threefry``,
-is Keras' own behaviour.
+``--keras_dropout`` measures the step with Keras' own dropout masks (one threefry hash per
+element; what vatt-models used up to 0.3) instead of ``vatt.models.layers.Dropout``'s packed
+masks, for a before/after in one run.
 """
 
 from __future__ import annotations
@@ -60,7 +60,6 @@ TINY = {
     "classifier": {"frames": 4, "height": 16, "width": 16, "samples": 1024},
 }
 VOCAB = 1000
-JAX_PRNGS = ("threefry", "rbg", "unsafe_rbg")
 
 
 def parse_args() -> argparse.Namespace:
@@ -78,10 +77,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--torch_compile", action="store_true", help="PyTorch: torch.compile")
     parser.add_argument("--no_xla", action="store_true", help="TensorFlow: no jit_compile")
     parser.add_argument(
-        "--jax_prng",
-        default="threefry",
-        choices=JAX_PRNGS,
-        help="JAX: the PRNG behind dropout and DropToken (threefry: Keras' own, the default)",
+        "--keras_dropout",
+        action="store_true",
+        help="JAX: Keras' own dropout masks instead of vatt's packed ones (the former default)",
     )
     parser.add_argument(
         "--trainer",
@@ -148,30 +146,11 @@ def objective(outputs, batch):
     return pretrain_objective(outputs, batch)["total"]
 
 
-def use_jax_prng(impl: str) -> None:
-    """Make ``impl`` JAX's default PRNG, with Keras' seeds turned into keys of it.
+def use_keras_dropout() -> None:
+    """Make ``vatt.models.layers.Dropout`` behave as ``keras.layers.Dropout`` everywhere."""
+    from vatt.models.layers import Dropout
 
-    Keras' ``SeedGenerator`` keeps a ``uint32[2]`` state and hands it to ``jax.random`` as a raw
-    key, which only ``threefry`` (Keras' behaviour, left untouched) accepts. The ``rbg`` keys are
-    ``uint32[4]``: each drawn seed ``s`` becomes the key data ``[s0, s1, s0, s1]``, the layout of
-    ``jax.random.key(seed)`` under rbg, so every call still gets its own stream. Call before any
-    key is made (model building draws initializer keys).
-    """
-    if impl == "threefry":
-        return
-    import jax
-    from keras.src.backend.jax import random as keras_jax_random
-
-    jax.config.update("jax_default_prng_impl", impl)
-    draw_raw = keras_jax_random.jax_draw_seed
-
-    def draw_key(seed):
-        raw = draw_raw(seed)
-        if jax.dtypes.issubdtype(raw.dtype, jax.dtypes.prng_key):
-            return raw
-        return jax.random.wrap_key_data(jax.numpy.tile(raw.astype("uint32"), 2), impl=impl)
-
-    keras_jax_random.jax_draw_seed = draw_key
+    Dropout.call = keras.layers.Dropout.call
 
 
 def jax_step(model, optimizer):
@@ -282,10 +261,10 @@ def tensorflow_step(model, optimizer, jit_compile: bool):
 def main() -> None:
     args = parse_args()
     backend = keras.backend.backend()
-    if backend == "jax":
-        use_jax_prng(args.jax_prng)
-    elif args.jax_prng != "threefry":
-        fail(f"--jax_prng applies to KERAS_BACKEND=jax, not {backend}; drop it")
+    if args.keras_dropout and backend != "jax":
+        fail(f"--keras_dropout compares masks on KERAS_BACKEND=jax; {backend} always uses Keras'")
+    if args.keras_dropout:
+        use_keras_dropout()
     keras.config.set_dtype_policy(args.precision)
     keras.utils.set_random_seed(0)  # the same weights and dropout masks in every run
     model = vm.build(args.arch, **config_overrides(args))
@@ -326,7 +305,7 @@ def main() -> None:
         "precision": args.precision,
         "batch_size": args.batch_size,
         "overrides": args.set,
-        "jax_prng": args.jax_prng if backend == "jax" else None,
+        "dropout": "keras" if args.keras_dropout or backend != "jax" else "packed",
         "step": "vatt.train.jax_step" if args.trainer else "model only",
         "step_ms": round(1e3 * seconds, 2),
         "clips_per_s": round(clips_per_second, 1),

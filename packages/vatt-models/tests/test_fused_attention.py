@@ -7,7 +7,15 @@ import numpy as np
 import pytest
 
 import vatt.models as vm
-from vatt.models.layers import DropToken, MultiHeadAttention, TransformerEncoder, embed_patches
+from vatt.models.layers import (
+    DropToken,
+    MultiHeadAttention,
+    SpatioTemporalEmbeddings,
+    TemporalEmbeddings,
+    TransformerEncoder,
+    embed_patches,
+    patch_tokens,
+)
 
 to_numpy = keras.ops.convert_to_numpy
 
@@ -140,4 +148,50 @@ def test_patch_embedding_as_one_product_equals_the_convolution(layer, shape):
         weight.assign(rng.normal(size=weight.shape).astype("float32"))
     np.testing.assert_allclose(
         to_numpy(embed_patches(layer, inputs)), to_numpy(layer(inputs)), rtol=1e-4, atol=1e-4
+    )
+
+
+@pytest.mark.parametrize(
+    ("make_layer", "shape", "embeddings"),
+    [
+        (lambda: keras.layers.Conv3D(8, (2, 4, 4), strides=(2, 4, 4)), (2, 4, 8, 12, 3), (2, 2, 3)),
+        (lambda: keras.layers.Conv1D(8, 8, strides=8), (3, 64, 1), (8,)),
+        (lambda: keras.layers.Conv1D(8, 8, strides=4), (3, 64, 1), (15,)),  # overlapping
+    ],
+)
+@pytest.mark.parametrize("with_projection", [False, True])
+def test_droptoken_before_the_patch_embedding_gives_the_original_orders_tokens(
+    make_layer, shape, embeddings, with_projection
+):
+    """patch_tokens == drop_token(flatten(positions(projection(conv(x))))) for one permutation."""
+    layer = make_layer()
+    inputs = np.random.default_rng(3).normal(size=shape).astype("float32")
+    layer.build(shape)
+    rng = np.random.default_rng(4)
+    for weight in layer.weights:
+        weight.assign(rng.normal(size=weight.shape).astype("float32"))
+    if len(embeddings) == 3:
+        positions = SpatioTemporalEmbeddings(8, *embeddings, dropout_rate=0.0)
+    else:
+        positions = TemporalEmbeddings(8, *embeddings, dropout_rate=0.0)
+    projection = None
+    if with_projection:
+        projection = keras.layers.Dense(8, activation="gelu")
+        projection.build((None, 8))
+    num_tokens = int(np.prod(embeddings))
+    drop_token, same_draws = (DropToken(0.5, num_tokens, seed=11) for _ in range(2))
+    got = patch_tokens(layer, inputs, positions, drop_token, projection, training=True)
+    grid = layer(inputs)
+    if projection is not None:
+        grid = projection(grid)
+    grid = keras.ops.reshape(positions(grid, training=True), (shape[0], num_tokens, 8))
+    original = same_draws(grid, training=True)
+    assert tuple(got.shape) == (shape[0], num_tokens // 2, 8)
+    np.testing.assert_allclose(to_numpy(got), to_numpy(original), rtol=1e-4, atol=1e-4)
+    # At inference every token passes, in grid order.
+    np.testing.assert_allclose(
+        to_numpy(patch_tokens(layer, inputs, positions, drop_token, projection)),
+        to_numpy(grid),
+        rtol=1e-4,
+        atol=1e-4,
     )

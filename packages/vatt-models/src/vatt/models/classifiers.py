@@ -25,6 +25,7 @@ from keras import ops
 from vatt.models.backbones import TINY_TRANSFORMER, SpTConfig, ViTConfig, WaTConfig
 from vatt.models.checkpoints import keras_layer_variables
 from vatt.models.cnn import BLOCKS_PER_GROUP, I3DConfig, ResNet2DConfig
+from vatt.models.layers.dropout import Dropout
 from vatt.models.registry import ArchConfig, register_arch
 
 #: Number of classes of the default fine-tuning datasets (Kinetics-400, AudioSet).
@@ -137,7 +138,7 @@ class Classifier(keras.Model):
             self.cls.build((None, config.backbone.output_dim))
         if config.freeze_backbone:
             self.backbone.trainable = False
-        self.dropout = keras.layers.Dropout(config.cls_dropout_rate)
+        self.dropout = Dropout(config.cls_dropout_rate)
         self.built = True
 
     @property

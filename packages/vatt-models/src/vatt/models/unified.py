@@ -18,7 +18,7 @@ from vatt.models.checkpoints import ROOT_PREFIX, keras_layer_variables
 from vatt.models.layers import (
     SpatioTemporalEmbeddings,
     TemporalEmbeddings,
-    embed_patches,
+    patch_tokens,
     prepend_agg_token,
 )
 from vatt.models.registry import ArchConfig, ConfiguredLayer, register_arch
@@ -230,19 +230,23 @@ class UnifiedBackbone(ConfiguredLayer, keras.Model):
         return outputs
 
     def _encode_video(self, video, training):
-        grid = self.pre_proj["video"](
-            embed_patches(self.voxel_to_patch, video)
-        )  # (B, T', H', W', d)
-        grid = self.pos_embedding_lookup["video"](grid, training=training)
-        tokens = ops.reshape(grid, (ops.shape(grid)[0], -1, grid.shape[-1]))
-        return self._encode_tokens("video", tokens, None, training)
+        return self._encode_patches("video", self.voxel_to_patch, video, training)
 
     def _encode_audio(self, audio, training):
         if len(audio.shape) == 2:
             audio = ops.expand_dims(audio, -1)  # (B, S) -> (B, S, 1)
-        tokens = self.pre_proj["audio"](embed_patches(self.waveform_to_patch, audio))  # (B, T', d)
-        tokens = self.pos_embedding_lookup["audio"](tokens, training=training)
-        return self._encode_tokens("audio", tokens, None, training)
+        return self._encode_patches("audio", self.waveform_to_patch, audio, training)
+
+    def _encode_patches(self, modality, conv, inputs, training):
+        tokens = patch_tokens(
+            conv,
+            inputs,
+            self.pos_embedding_lookup[modality],
+            drop_token=self.drop_token[modality],
+            projection=self.pre_proj[modality],
+            training=training,
+        )  # (B, N, d), DropToken applied
+        return self._encode_tokens(modality, tokens, None, training)
 
     def _encode_text(self, word_ids, training):
         word_ids, word_mask = flat_word_ids(word_ids)
@@ -253,8 +257,6 @@ class UnifiedBackbone(ConfiguredLayer, keras.Model):
         return outputs
 
     def _encode_tokens(self, modality, tokens, word_mask, training):
-        if modality in self.drop_token:
-            tokens = self.drop_token[modality](tokens, training=training)
         tokens, mask = prepend_agg_token(tokens, self.agg_token[modality], word_mask)
         hidden = self.post_proj[modality](self.tx(tokens, attention_mask=mask, training=training))
         return {"features_pooled": hidden[:, 0], "features": hidden[:, 1:]}

@@ -12,7 +12,6 @@ import dataclasses
 from typing import Any, ClassVar
 
 import keras
-from keras import ops
 
 from vatt.models.checkpoints import keras_layer_variables
 from vatt.models.layers import (
@@ -20,6 +19,7 @@ from vatt.models.layers import (
     DropToken,
     TransformerEncoder,
     activation_fn,
+    patch_tokens,
     prepend_agg_token,
 )
 from vatt.models.registry import ArchConfig, ConfiguredLayer
@@ -162,7 +162,8 @@ class TransformerBackbone(ConfiguredLayer, keras.layers.Layer):
 
     Subclasses set ``self.patch_attr`` (the original attribute of the patch layer), create that
     layer and ``self.pos_embedding_lookup``, optionally ``self.drop_token``, and implement
-    ``_grid(inputs)`` returning the token grid ``(B, *grid, d_model)``.
+    ``_patch_input(inputs)``: the checked input of the patch layer. In training, DropToken
+    chooses its tokens before the patch embedding (:func:`~vatt.models.layers.patch_tokens`).
     """
 
     config_class: type[TransformerBackboneConfig] = TransformerBackboneConfig
@@ -201,7 +202,7 @@ class TransformerBackbone(ConfiguredLayer, keras.layers.Layer):
         """Context in which sub-layers built in ``__init__`` get paths under this layer's name."""
         return keras.name_scope(self.name)
 
-    def _grid(self, inputs):
+    def _patch_input(self, inputs):
         raise NotImplementedError
 
     def call(self, inputs, training=False):
@@ -212,16 +213,14 @@ class TransformerBackbone(ConfiguredLayer, keras.layers.Layer):
                 f"{type(self).__name__} expects float {self.expected_input} normalised as in the "
                 f"data contract (video in [-1, 1]), got dtype {dtype}"
             )
-        grid = self._grid(inputs)  # (B, *grid, d)
-        if self.pre_proj is not None:
-            grid = self.pre_proj(grid)
-        grid = self.pos_embedding_lookup(grid, training=training)
-        num_tokens = 1
-        for size in grid.shape[1:-1]:
-            num_tokens *= size
-        tokens = ops.reshape(grid, (-1, num_tokens, self.config.d_model))  # (B, N, d)
-        if self.drop_token is not None:
-            tokens = self.drop_token(tokens, training=training)
+        tokens = patch_tokens(
+            getattr(self, self.patch_attr),
+            self._patch_input(inputs),
+            self.pos_embedding_lookup,
+            drop_token=self.drop_token,
+            projection=self.pre_proj,
+            training=training,
+        )  # (B, N, d)
         tokens, _ = prepend_agg_token(tokens, self.agg_embedding)
         hidden = self.tx(tokens, training=training)
         if self.post_proj is not None:

@@ -69,7 +69,7 @@ class SpT(TransformerBackbone):
             )
         self.built = True
 
-    def _grid(self, inputs):
+    def _patch_input(self, inputs):
         self._check_rank(inputs, 4)
         _, frames, bins, channels = inputs.shape
         if channels != 1:
@@ -82,4 +82,4 @@ class SpT(TransformerBackbone):
                 f"spectrogram ({frames} frames, {bins} bins) is smaller than one patch "
                 f"({config.temporal_patch_size} x {config.spectoral_patch_size})"
             )
-        return self.spectrum_to_patch(inputs)  # (B, F/16, M/5, d)
+        return inputs

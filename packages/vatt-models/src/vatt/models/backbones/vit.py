@@ -11,7 +11,7 @@ from vatt.models.backbones.base import (
     TransformerBackbone,
     TransformerBackboneConfig,
 )
-from vatt.models.layers import SpatioTemporalEmbeddings, embed_patches
+from vatt.models.layers import SpatioTemporalEmbeddings
 
 
 @dataclasses.dataclass
@@ -82,7 +82,7 @@ class ViT3D(TransformerBackbone):
             self.drop_token = config.drop_token_layer(buckets[0] * buckets[1] * buckets[2])
         self.built = True
 
-    def _grid(self, inputs):
+    def _patch_input(self, inputs):
         self._check_rank(inputs, 5)
         _, frames, height, width, channels = inputs.shape
         config = self.config
@@ -98,4 +98,4 @@ class ViT3D(TransformerBackbone):
                     f"video {what} {size} is not divisible by the patch size {patch}; "
                     f"crop or pad the clip to a multiple of {patch}"
                 )
-        return embed_patches(self.voxel_to_patch, inputs)  # (B, T/kt, H/kh, W/kw, d)
+        return inputs

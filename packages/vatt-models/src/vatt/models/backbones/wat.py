@@ -12,7 +12,7 @@ from vatt.models.backbones.base import (
     TransformerBackbone,
     TransformerBackboneConfig,
 )
-from vatt.models.layers import TemporalEmbeddings, embed_patches
+from vatt.models.layers import TemporalEmbeddings
 
 
 @dataclasses.dataclass
@@ -70,7 +70,7 @@ class WaT(TransformerBackbone):
             self.drop_token = config.drop_token_layer(config.max_temporal_buckets)
         self.built = True
 
-    def _grid(self, inputs):
+    def _patch_input(self, inputs):
         if len(inputs.shape) == 2:
             inputs = ops.expand_dims(inputs, -1)
         self._check_rank(inputs, 3)
@@ -83,4 +83,4 @@ class WaT(TransformerBackbone):
                 f"waveform of {samples} samples does not tile into windows of {size} samples "
                 f"every {stride}; crop or pad it to {size} + a multiple of {stride} samples"
             )
-        return embed_patches(self.wave_to_patch, inputs)  # (B, N, d)
+        return inputs

@@ -8,6 +8,7 @@ constructor arguments, and implement ``checkpoint_variables(prefix)`` (see
 from vatt.models.layers.agg_token import prepend_agg_token
 from vatt.models.layers.attention import MultiHeadAttention
 from vatt.models.layers.drop_token import DropToken
+from vatt.models.layers.dropout import Dropout
 from vatt.models.layers.embeddings import (
     ExpandableEmbedding,
     SpatioTemporalEmbeddings,
@@ -21,7 +22,7 @@ from vatt.models.layers.feed_forward import (
     FeedForward,
     activation_fn,
 )
-from vatt.models.layers.patches import embed_patches
+from vatt.models.layers.patches import cut_patches, embed_patches, patch_tokens, project_patches
 from vatt.models.layers.spline import resize_positional_table, spline_resampling_matrix
 from vatt.models.layers.transformer import TransformerEncoder, TransformerEncoderLayer
 
@@ -29,6 +30,7 @@ __all__ = [
     "ACTIVATIONS",
     "DenseActivationDense",
     "DropToken",
+    "Dropout",
     "ExpandableEmbedding",
     "FeedForward",
     "MultiHeadAttention",
@@ -38,9 +40,12 @@ __all__ = [
     "TransformerEncoder",
     "TransformerEncoderLayer",
     "activation_fn",
+    "cut_patches",
     "embed_patches",
+    "patch_tokens",
     "positional_initializer",
     "prepend_agg_token",
+    "project_patches",
     "resize_positional_table",
     "spline_resampling_matrix",
 ]

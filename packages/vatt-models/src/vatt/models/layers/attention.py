@@ -9,6 +9,7 @@ from keras import ops
 
 from vatt.models.checkpoints import keras_layer_variables
 from vatt.models.layers.configured import ConfiguredLayer
+from vatt.models.layers.dropout import Dropout
 
 # Additive score for masked keys; the original value, large enough that exp() underflows to 0.
 MASK_SCORE = -1e9
@@ -76,7 +77,7 @@ class MultiHeadAttention(ConfiguredLayer):
         self.k = dense(inner, "k")
         self.v = dense(inner, "v")
         self.o = dense(d_model, "o")
-        self.dropout = keras.layers.Dropout(dropout_rate)
+        self.dropout = Dropout(dropout_rate)
 
     def build(self, input_shape=None):
         for projection in (self.q, self.k, self.v):

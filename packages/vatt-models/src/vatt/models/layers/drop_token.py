@@ -66,12 +66,16 @@ class DropToken(ConfiguredLayer):
         sequence = (kept + self.extra_tokens) // self.sequence_multiple * self.sequence_multiple
         return sequence - self.extra_tokens if sequence > self.extra_tokens else kept
 
-    def call(self, tokens, training=False):
+    def kept_indices(self, num_tokens: int | None, training=False):
+        """Positions of the tokens kept from ``num_tokens``, or None when all pass (inference,
+        or ``enabled=False``). One draw of the layer's seed per call."""
         if not (training and self.enabled):
-            return tokens
-        num_tokens = tokens.shape[1]
+            return None
         if num_tokens is None:
             raise ValueError("DropToken needs a static token count; got (B, None, d) tokens")
         permutation = keras.random.shuffle(ops.arange(num_tokens), seed=self.seed_generator)
-        kept = permutation[: min(self.num_kept, num_tokens)]
-        return ops.take(tokens, kept, axis=1)
+        return permutation[: min(self.num_kept, num_tokens)]
+
+    def call(self, tokens, training=False):
+        kept = self.kept_indices(tokens.shape[1], training)
+        return tokens if kept is None else ops.take(tokens, kept, axis=1)

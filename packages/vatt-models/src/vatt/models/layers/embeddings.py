@@ -14,6 +14,7 @@ from keras import ops
 
 from vatt.models.checkpoints import keras_layer_variables
 from vatt.models.layers.configured import ConfiguredLayer
+from vatt.models.layers.dropout import Dropout
 from vatt.models.layers.spline import resize_positional_table
 
 
@@ -91,7 +92,7 @@ class _PositionalEmbeddings(ConfiguredLayer):
         )
         with keras.name_scope(self.name):  # weights are built here, so scope their paths
             self.layernorm.build((None, hidden_size))
-        self.dropout = keras.layers.Dropout(dropout_rate)
+        self.dropout = Dropout(dropout_rate)
         with keras.name_scope(self.name):
             for attr, rows in zip(self._tables, buckets, strict=True):
                 setattr(self, attr, ExpandableEmbedding(rows, hidden_size, name=attr))
@@ -100,9 +101,24 @@ class _PositionalEmbeddings(ConfiguredLayer):
     def _table(self, attr: str, num_positions: int):
         return getattr(self, attr).table(num_positions)
 
-    def _add(self, inputs, positional, training):
-        positional = ops.cast(self.layernorm(positional), inputs.dtype)
-        return self.dropout(inputs + positional[None], training=training)
+    def positions(self, grid: tuple[int, ...]):
+        """The positional sum ``(*grid, d)`` of a token grid, before the LayerNorm."""
+        raise NotImplementedError
+
+    def add_positions(self, tokens, positional, training=False):
+        """``dropout(tokens + LN(positional))``; ``positional`` is one example's ``(..., d)``.
+
+        The LayerNorm normalises each position's row alone, so rows of :meth:`positions` may
+        be selected first (as :func:`~vatt.models.layers.patch_tokens` does for DropToken).
+        """
+        positional = ops.cast(self.layernorm(positional), tokens.dtype)
+        return self.dropout(tokens + positional[None], training=training)
+
+    def call(self, inputs, training=False):
+        grid = tuple(
+            _static_size(size, "token grid") for size in inputs.shape[1 : 1 + len(self._tables)]
+        )
+        return self.add_positions(inputs, self.positions(grid), training=training)
 
     def checkpoint_variables(self, prefix: str) -> dict[str, keras.Variable]:
         """Official paths ``{prefix}/<table>/embeddings`` and ``{prefix}/layernorm/*``."""
@@ -139,10 +155,9 @@ class TemporalEmbeddings(_PositionalEmbeddings):
         buckets = (max_temporal_buckets,)
         super().__init__(hidden_size, buckets, dropout_rate, layer_norm_epsilon, name, **kwargs)
 
-    def call(self, inputs, training=False):
-        length = _static_size(inputs.shape[1], "sequence length")
-        positional = self._table("temporal_position_embeddings", length)  # (N, d)
-        return self._add(inputs, positional, training)
+    def positions(self, grid):
+        (length,) = grid
+        return self._table("temporal_position_embeddings", length)  # (N, d)
 
 
 class SpatioTemporalEmbeddings(_PositionalEmbeddings):
@@ -181,15 +196,13 @@ class SpatioTemporalEmbeddings(_PositionalEmbeddings):
         buckets = (max_temporal_buckets, max_vertical_buckets, max_horizontal_buckets)
         super().__init__(hidden_size, buckets, dropout_rate, layer_norm_epsilon, name, **kwargs)
 
-    def call(self, inputs, training=False):
-        t, h, w = (_static_size(inputs.shape[i], "token grid") for i in (1, 2, 3))
+    def positions(self, grid):
         temporal, vertical, horizontal = (
-            self._table(attr, size) for attr, size in zip(self._tables, (t, h, w), strict=True)
+            self._table(attr, size) for attr, size in zip(self._tables, grid, strict=True)
         )
-        positional = (
+        return (
             temporal[:, None, None, :] + vertical[None, :, None, :] + horizontal[None, None, :, :]
         )  # (T', H', W', d)
-        return self._add(inputs, positional, training)
 
 
 class SpectroTemporalEmbeddings(_PositionalEmbeddings):
@@ -230,10 +243,9 @@ class SpectroTemporalEmbeddings(_PositionalEmbeddings):
         flat = np.arange(num_temporal * num_spectral)
         return flat % num_temporal, flat // num_temporal
 
-    def call(self, inputs, training=False):
-        t, s = (_static_size(inputs.shape[i], "token grid") for i in (1, 2))
+    def positions(self, grid):
+        t, s = grid
         temporal_ids, spectral_ids = self.position_ids(t, s)
         temporal = ops.take(self._table(self._tables[0], t), temporal_ids, axis=0)
         spectral = ops.take(self._table(self._tables[1], s), spectral_ids, axis=0)
-        positional = ops.reshape(temporal + spectral, (t, s, self.hidden_size))
-        return self._add(inputs, positional, training)
+        return ops.reshape(temporal + spectral, (t, s, self.hidden_size))

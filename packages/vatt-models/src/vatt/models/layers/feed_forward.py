@@ -6,6 +6,7 @@ import keras
 
 from vatt.models.checkpoints import keras_layer_variables
 from vatt.models.layers.configured import ConfiguredLayer
+from vatt.models.layers.dropout import Dropout
 
 #: Activations of the original code; ``geglu`` gates ``gelu(wi_0 x)`` with ``wi_1 x``.
 ACTIVATIONS = ("relu", "gelu", "swish", "geglu")
@@ -56,7 +57,7 @@ class DenseActivationDense(ConfiguredLayer):
             self.wi = keras.layers.Dense(d_ff, use_bias=use_bias, name="wi")
             self._act = activation_fn(activation)
         self.wo = keras.layers.Dense(d_model, use_bias=use_bias, name="wo")
-        self.dropout = keras.layers.Dropout(dropout_rate)
+        self.dropout = Dropout(dropout_rate)
 
     def _inputs(self) -> tuple[str, ...]:
         return ("wi_0", "wi_1") if self.activation == "geglu" else ("wi",)
@@ -107,7 +108,7 @@ class FeedForward(ConfiguredLayer):
         self.layer_norm = keras.layers.LayerNormalization(
             epsilon=layer_norm_epsilon, name="layer_norm"
         )
-        self.dropout = keras.layers.Dropout(self.dropout_rate)
+        self.dropout = Dropout(self.dropout_rate)
 
     def build(self, input_shape=None):
         self.mlp.build()

@@ -7,6 +7,7 @@ import keras
 from vatt.models.checkpoints import keras_layer_variables
 from vatt.models.layers.attention import MultiHeadAttention
 from vatt.models.layers.configured import ConfiguredLayer
+from vatt.models.layers.dropout import Dropout
 from vatt.models.layers.feed_forward import FeedForward
 
 
@@ -54,7 +55,7 @@ class TransformerEncoderLayer(ConfiguredLayer):
             epsilon=layer_norm_epsilon, name="layer_norm"
         )
         self.mha = MultiHeadAttention(d_model, num_heads, d_kv, use_bias, attention_dropout_rate)
-        self.dropout = keras.layers.Dropout(dropout_rate)
+        self.dropout = Dropout(dropout_rate)
         self.feed_forward = FeedForward(
             d_model,
             d_ff,
@@ -121,7 +122,7 @@ class TransformerEncoder(ConfiguredLayer):
             self.final_layer_norm = keras.layers.LayerNormalization(
                 epsilon=self.layer_norm_epsilon, name="final_layer_norm"
             )
-            self.final_dropout = keras.layers.Dropout(self.dropout_rate)
+            self.final_dropout = Dropout(self.dropout_rate)
 
     def build(self, input_shape=None):
         for layer in self.encoder_layers:

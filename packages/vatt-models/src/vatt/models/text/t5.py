@@ -22,6 +22,7 @@ from keras import ops
 
 from vatt.models.checkpoints import keras_layer_variables
 from vatt.models.layers.attention import MultiHeadAttention
+from vatt.models.layers.dropout import Dropout
 
 if TYPE_CHECKING:
     from vatt.models.text.backbone import TextConfig
@@ -98,9 +99,9 @@ class T5EncoderLayer(keras.layers.Layer):
         self.wi.build((None, None, d_model))
         self.wo = keras.layers.Dense(d_model, use_bias=False, name="wo")
         self.wo.build((None, None, d_ff))
-        self.attention_dropout = keras.layers.Dropout(dropout_rate)
-        self.ffn_inner_dropout = keras.layers.Dropout(dropout_rate)
-        self.ffn_dropout = keras.layers.Dropout(dropout_rate)
+        self.attention_dropout = Dropout(dropout_rate)
+        self.ffn_inner_dropout = Dropout(dropout_rate)
+        self.ffn_dropout = Dropout(dropout_rate)
         self.built = True
 
     def call(self, x, attention_mask, attention_bias, training=False):
@@ -144,7 +145,7 @@ class T5Encoder(keras.layers.Layer):
             config.num_relative_buckets, config.num_heads, name="relative_attention_bias"
         )
         self.relative_attention_bias.build((None,))
-        self.input_dropout = keras.layers.Dropout(config.dropout_rate)
+        self.input_dropout = Dropout(config.dropout_rate)
         self.encoder_layers = [
             T5EncoderLayer(
                 config.d_model,
@@ -161,7 +162,7 @@ class T5Encoder(keras.layers.Layer):
         self.final_layer_norm = RMSNorm(
             config.d_model, config.layer_norm_epsilon, name="final_layer_norm"
         )
-        self.output_dropout = keras.layers.Dropout(config.dropout_rate)
+        self.output_dropout = Dropout(config.dropout_rate)
         self.built = True
 
     def position_bias(self, length):
