@@ -14,7 +14,11 @@
 # The measurements below run in their order. Each has a typical duration and a limit: it runs
 # under `timeout` min(limit, seconds left of BUDGET), and is skipped when fewer seconds than its
 # typical duration are left, so that a failure or an overrun never stops the ones after it.
-# BUDGET counts from the script's start (the wheel install included).
+# BUDGET counts from the script's start (the wheel install included). They are in order of
+# importance: the peer, vit_base with the defaults, with Keras' own dropout masks (the "before")
+# and with no dropout (the peer's work), then the pretraining steps. Nine minutes reach about
+# wat_base; a second call measures the rest beside the peer:
+#   ONLY="peer tx_fac_bbs_trainer vit_base_keras_torch" bash benchmarks/h200.sh
 set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-benchmarks/results/out}
@@ -100,13 +104,15 @@ print(json.dumps({'name': sys.argv[2], **result}))" "$OUT/last.json" "$name" | t
 # name                 typical limit  arguments
 step peer 50 110 env OUT="$OUT" T=767 "$PY" "$PEER" torch_compile
 grep -h "^torch_compile" "$log" | tail -1 | tee "$OUT/peer.txt"
-ours vit_base          50  100  --arch vit_base --jax_prng rbg
-ours tx_fac_bbs        120 170  --arch tx_fac_bbs --jax_prng rbg
-ours tx_fac_bbs_trainer 120 170 --arch tx_fac_bbs --jax_prng rbg --trainer
-ours vit_base_threefry 50  100  --arch vit_base --jax_prng threefry
-ours ut_fac            120 170  --arch ut_fac --jax_prng rbg
-ours vit_large         70  130  --arch vit_large --jax_prng rbg
-ours wat_base          45  90   --arch wat_base --jax_prng rbg
+ours vit_base          50  100  --arch vit_base
+ours vit_base_keras_dropout 50 100 --arch vit_base --keras_dropout
+ours vit_base_no_dropout 45 100 --arch vit_base --set backbone.dropout_rate=0 \
+  --set backbone.positional_dropout_rate=0
+ours tx_fac_bbs        120 170  --arch tx_fac_bbs
+ours ut_fac            120 170  --arch ut_fac
+ours vit_large         70  130  --arch vit_large
+ours wat_base          45  90   --arch wat_base
+ours tx_fac_bbs_trainer 120 170 --arch tx_fac_bbs --trainer
 KERAS_BACKEND=torch ours vit_base_keras_torch 40 120 --arch vit_base --steps 5
 grep -h "Traceback\|Error:" "$log" | sort | uniq -c | sort -rn | head -20
 echo "done in $SECONDS s"
