@@ -68,3 +68,4 @@ def test_jax_dropout_under_jit_and_bfloat16_keeps_the_expectation():
     out = out.astype("float32")
     assert abs((out == 0).mean() - 0.1) < 0.003
     assert abs(out.mean() - 1.0) < 0.005  # the scale is applied in float32, rounded once
+    np.testing.assert_array_equal(np.asarray(jax_dropout(x, 1.0, np.array([1, 2], "uint32"))), 0)

@@ -1,13 +1,14 @@
 """Dropout whose mask costs a quarter of the random hashing of Keras' own on JAX.
 
-Keras' ``Dropout`` on JAX draws one uniform float per element: a threefry hash per element,
-about 75 integer operations, which makes dropout's random numbers, not its memory traffic, the
-cost of the VATT Transformers' residual and MLP dropouts on a GPU. :class:`Dropout` hashes one
-counter pair per four elements instead, keeps BOTH 32-bit words of each threefry output, and
-cuts them into four 16-bit draws: element ``i`` is dropped when its draw is below
-``round(rate * 65536)``, so the realised rate equals ``rate`` to within 2**-17, and kept values
-are scaled by the exact inverse of the realised keep probability, so the expectation is the
-input's. Elsewhere (TensorFlow, PyTorch, a ``noise_shape``) it is Keras' ``Dropout``.
+Keras' ``Dropout`` on JAX hashes once per element (threefry-2x32, about 75 integer operations
+per element). On an H200 the dropouts of ``vit_base`` took 12.7 ms of its 89 ms training step
+(``benchmarks/results/h200-2026-12-04``, runs 3 and 4), about what that hashing costs by its
+operation count; their memory traffic is a fraction of it. :class:`Dropout` hashes one counter
+pair per four elements instead, keeps BOTH 32-bit words of each threefry output, and cuts them
+into four 16-bit draws: an element is dropped when its draw is below ``round(rate * 65536)``,
+so the realised rate equals ``rate`` to within 2**-17, and kept values are scaled by the exact
+inverse of the realised keep probability, so the expectation is the input's. Elsewhere
+(TensorFlow, PyTorch, a ``noise_shape``) it is Keras' ``Dropout``.
 """
 
 from __future__ import annotations
@@ -44,7 +45,7 @@ def jax_dropout(inputs, rate: float, seed):
 
     Args:
         inputs: any array with at least one element.
-        rate: drop probability in [0, 1).
+        rate: drop probability in [0, 1].
         seed: a raw threefry key, ``uint32[2]`` (what Keras' ``SeedGenerator`` hands out).
 
     Returns:
@@ -54,6 +55,8 @@ def jax_dropout(inputs, rate: float, seed):
     from jax import numpy as jnp
 
     threshold = round(rate * _LEVELS)
+    if threshold >= _LEVELS:
+        return jnp.zeros_like(inputs)
     scale = _LEVELS / (_LEVELS - threshold)
     draws = random_uint16(seed, tuple(inputs.shape))
     kept = (inputs.astype(jnp.float32) * scale).astype(inputs.dtype)  # one rounding
