@@ -1,7 +1,9 @@
 """What the ViT-3D, WaT and SpT backbones share: config fields and the token pipeline.
 
-Every raw-signal backbone runs ``patches -> [pre_proj] -> positions -> flatten -> [DropToken]
--> prepend agg token -> Transformer -> [post_proj]`` and returns
+Every raw-signal backbone computes ``patches -> [pre_proj] -> positions -> flatten ->
+[DropToken] -> prepend agg token -> Transformer -> [post_proj]`` (in training DropToken's choice
+is applied to the raw patches, which gives the same kept tokens: see
+:func:`~vatt.models.layers.patch_tokens`) and returns
 ``{"features_pooled": (B, D), "features": (B, N, D)}``: the agg-token output and the patch
 tokens (the kept ones after DropToken).
 """
