@@ -52,7 +52,11 @@ def tests(session: nox.Session) -> None:
     """Every package's tests and the examples' on the TensorFlow backend, all packages installed
     together."""
     _install_all(session)
-    args = session.posargs or [*(f"packages/vatt-{p}/tests" for p in PACKAGES), "examples/tests"]
+    args = session.posargs or [
+        *(f"packages/vatt-{p}/tests" for p in PACKAGES),
+        "examples/tests",
+        "benchmarks/tests",
+    ]
     session.run("pytest", *args, env={**ENV, "KERAS_BACKEND": "tensorflow"})
 
 

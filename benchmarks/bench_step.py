@@ -87,6 +87,12 @@ def parse_args() -> argparse.Namespace:
         help="JAX: time vatt-train's step (vatt.train.jax_step: finiteness check, gradient norm, "
         "clipping groups, flag counts, sharded batch) instead of the bare model step",
     )
+    parser.add_argument(
+        "--profile",
+        metavar="DIR",
+        help="JAX: after timing, record --steps more steps with jax.profiler into DIR "
+        "(summarise with benchmarks/profile_summary.py)",
+    )
     parser.add_argument("--json", help="also write the results to this file")
     return parser.parse_args()
 
@@ -261,6 +267,10 @@ def tensorflow_step(model, optimizer, jit_compile: bool):
 def main() -> None:
     args = parse_args()
     backend = keras.backend.backend()
+    if args.profile and backend != "jax":
+        fail(
+            f"--profile records a jax.profiler trace; run it with KERAS_BACKEND=jax, not {backend}"
+        )
     if args.keras_dropout and backend != "jax":
         fail(f"--keras_dropout compares masks on KERAS_BACKEND=jax; {backend} always uses Keras'")
     if args.keras_dropout:
@@ -297,6 +307,13 @@ def main() -> None:
         loss = run(batch)
     wait(loss)
     seconds = (time.perf_counter() - start) / args.steps
+    if args.profile:
+        import jax
+
+        with jax.profiler.trace(args.profile):
+            for _ in range(args.steps):
+                loss = run(batch)
+            wait(loss)
 
     clips_per_second = args.batch_size / seconds
     result = {

@@ -16,9 +16,10 @@
 # typical duration are left, so that a failure or an overrun never stops the ones after it.
 # BUDGET counts from the script's start (the wheel install included). They are in order of
 # importance: the peer, vit_base with the defaults, with Keras' own dropout masks (the "before")
-# and with no dropout (the peer's work), then the pretraining steps. Nine minutes reach about
-# wat_base; a second call measures the rest beside the peer:
-#   ONLY="peer tx_fac_bbs_trainer vit_base_keras_torch" bash benchmarks/h200.sh
+# and with no dropout (the peer's work), then the pretraining steps, then a profile of vit_base
+# (vit_base.trace.json.gz, vit_base.hlo.txt.gz, its summary at the end of log.txt). Nine minutes
+# reach about wat_base; a second call measures the rest beside the peer:
+#   ONLY="peer vit_base_profile tx_fac_bbs_trainer vit_base_keras_torch" bash benchmarks/h200.sh
 set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-benchmarks/results/out}
@@ -101,6 +102,21 @@ print(json.dumps({'name': sys.argv[2], **result}))" "$OUT/last.json" "$name" | t
   rm -f "$OUT/last.json"
 }
 
+# profile: vit_base's step again, 3 steps traced by jax.profiler, with its optimised HLO (for the
+# name stacks); both gzipped into $OUT and summarised by benchmarks/profile_summary.py.
+profile() {
+  local trace=/tmp/h200-trace xla=/tmp/h200-xla found
+  rm -rf "$trace" "$xla"
+  XLA_FLAGS="--xla_dump_to=$xla --xla_dump_hlo_as_text --xla_dump_hlo_module_re=jit_step" \
+    ours vit_base_profile 60 120 --arch vit_base --steps 3 --profile "$trace" || return
+  found=$(find "$trace" -name '*.trace.json.gz' | head -1)
+  [ -n "$found" ] && cp "$found" "$OUT/vit_base.trace.json.gz" || return
+  found=$(find "$xla" -name '*jit_step*_after_optimizations.txt' | head -1)
+  [ -n "$found" ] && gzip -c "$found" >"$OUT/vit_base.hlo.txt.gz"
+  "$PY" benchmarks/profile_summary.py "$OUT/vit_base.trace.json.gz" --steps 3 \
+    ${found:+--hlo "$OUT/vit_base.hlo.txt.gz"} 2>&1 | tee -a "$log"
+}
+
 # name                 typical limit  arguments
 step peer 50 110 env OUT="$OUT" T=767 "$PY" "$PEER" torch_compile
 grep -h "^torch_compile" "$log" | tail -1 | tee "$OUT/peer.txt"
@@ -112,6 +128,7 @@ ours tx_fac_bbs        120 170  --arch tx_fac_bbs
 ours ut_fac            120 170  --arch ut_fac
 ours vit_large         70  130  --arch vit_large
 ours wat_base          45  90   --arch wat_base
+profile
 ours tx_fac_bbs_trainer 120 170 --arch tx_fac_bbs --trainer
 KERAS_BACKEND=torch ours vit_base_keras_torch 40 120 --arch vit_base --steps 5
 grep -h "Traceback\|Error:" "$log" | sort | uniq -c | sort -rn | head -20
