@@ -271,6 +271,8 @@ def main() -> None:
         fail(
             f"--profile records a jax.profiler trace; run it with KERAS_BACKEND=jax, not {backend}"
         )
+    if args.profile and os.path.exists(args.profile) and not os.path.isdir(args.profile):
+        fail(f"--profile {args.profile} is a file; give a directory for the trace")
     if args.keras_dropout and backend != "jax":
         fail(f"--keras_dropout compares masks on KERAS_BACKEND=jax; {backend} always uses Keras'")
     if args.keras_dropout:

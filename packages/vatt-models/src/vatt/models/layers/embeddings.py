@@ -115,6 +115,7 @@ class _PositionalEmbeddings(ConfiguredLayer):
         return self.dropout(tokens + positional[None], training=training)
 
     def call(self, inputs, training=False):
+        # One table per grid axis: the token grid is the inputs' next len(_tables) axes.
         grid = tuple(
             _static_size(size, "token grid") for size in inputs.shape[1 : 1 + len(self._tables)]
         )
