@@ -2,11 +2,10 @@
 # One measuring run on a GPU machine that has JAX and PyTorch but no TensorFlow (the lent H200):
 # the torch.compile ViT-B peer and our whole training steps (benchmarks/bench_step.py), in the
 # same run on the same card. From the project root, after `bash ../shared/gpu/prepare.sh` (which
-# lays out .gpu/ with the keras wheel and the peer script; carry .gpu). .gpu/whl must also hold
-# the wheels vatt-core and vatt-models need and that image lacks: omegaconf and its
-# antlr4-python3-runtime (an sdist: `pip wheel --no-deps antlr4-python3-runtime==4.9.3`), pyyaml,
-# lazy_loader and packaging (`pip download --no-deps --only-binary=:all: --python-version 3.12
-# -d .gpu/whl omegaconf==2.4.0 lazy_loader==0.4 packaging pyyaml`):
+# lays out .gpu/whl with the keras, namex and optree wheels and copies the peer script; carry .gpu).
+# The pure-Python wheels vatt-core and vatt-models need beyond that image (omegaconf, its
+# antlr4-python3-runtime, lazy_loader) travel with the repository in benchmarks/wheels/
+# (SHA256SUMS there; the first two from PyPI, the antlr4 one built from its sdist by `pip wheel`):
 #   bash benchmarks/h200.sh          # ~9 min; writes $OUT/{env,log,peer,ours}.txt
 # CPU dry run of the whole script (tiny archs and shapes, the peer's SMALL sizes, no install):
 #   TINY=1 PYTHON=.venv/bin/python OUT=/tmp/h200 bash benchmarks/h200.sh
@@ -36,8 +35,15 @@ if [ "$TINY" = 1 ]; then
   SIZES="--tiny --batch_size 2 --steps 1 --warmup 1"
   export SMALL=1
 else
-  "$PY" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
-    --target /tmp/site .gpu/whl/*.whl || exit 1
+  if ! compgen -G ".gpu/whl/keras-*.whl" >/dev/null; then
+    echo "h200.sh: no keras wheel in .gpu/whl; run \`bash ../shared/gpu/prepare.sh\` from the" \
+      "project root first and carry .gpu" >&2
+    exit 2
+  fi
+  for wheels in .gpu/whl benchmarks/wheels; do
+    "$PY" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
+      --target /tmp/site "$wheels"/*.whl || exit 1
+  done
   export PYTHONPATH=/tmp/site
 fi
 for package in core models losses train; do
@@ -45,8 +51,8 @@ for package in core models losses train; do
 done
 export PYTHONPATH PYTHONUNBUFFERED=1 KERAS_BACKEND=jax
 if ! error=$("$PY" -c "import vatt.core, vatt.models.flops, vatt.losses, vatt.train.jax_step" 2>&1); then
-  echo "h200.sh: ${error##*$'\n'}; put the wheels of the missing pure-Python dependencies" \
-    "(omegaconf, antlr4-python3-runtime, pyyaml, lazy_loader, packaging) into .gpu/whl" >&2
+  echo "h200.sh: ${error##*$'\n'}; add the wheel of that pure-Python dependency to" \
+    "benchmarks/wheels (pip download --no-deps --only-binary=:all: --python-version 3.12)" >&2
   exit 2
 fi
 mkdir -p "$OUT"
@@ -95,8 +101,8 @@ ours() {
   rm -f "$OUT/last.json"
   # shellcheck disable=SC2086  # SIZES and EXTRA are word lists
   step "$name" "$typical" "$limit" "$PY" benchmarks/bench_step.py $SIZES \
-    --peak_tflops "$PEAK" --json "$OUT/last.json" "$@" $EXTRA
-  [ -f "$OUT/last.json" ] && "$PY" -c "import json, sys
+    --peak_tflops "$PEAK" --json "$OUT/last.json" "$@" $EXTRA || return
+  "$PY" -c "import json, sys
 result = json.load(open(sys.argv[1]))
 print(json.dumps({'name': sys.argv[2], **result}))" "$OUT/last.json" "$name" | tee -a "$OUT/ours.txt"
   rm -f "$OUT/last.json"
