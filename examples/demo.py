@@ -30,20 +30,14 @@ import shutil
 import sys
 import time
 from collections.abc import Iterator, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import keras
-import tensorflow as tf
+# Keras, TensorFlow and the vatt packages are imported where they are used, after the command
+# line is parsed: `--help` and a bad argument answer at once, and TensorFlow starts quietly.
+if TYPE_CHECKING:
+    import tensorflow as tf
 
-import vatt.train
-from vatt.data.synthetic import SyntheticConfig, write_synthetic_dataset
-from vatt.eval import (
-    KerasProbeConfig,
-    ProbeSettings,
-    evaluate_checkpoint,
-    evaluate_pretraining,
-    make_predict,
-)
+    from vatt.eval import ProbeSettings
 
 DATASET = "synthetic"
 SAMPLE_RATE = 48_000  # the registered synthetic dataset's audio rate, as the paper's
@@ -182,6 +176,8 @@ def finetune_overrides(size: DemoSize, data_dir: str, checkpoint: str) -> dict[s
 
 def _cpu_strategy(replicas: int) -> tf.distribute.Strategy:
     """MirroredStrategy over ``replicas`` logical CPU devices (must run before TF starts)."""
+    import tensorflow as tf
+
     cpu = tf.config.list_physical_devices("CPU")[0]
     with contextlib.suppress(RuntimeError):  # already configured in this process
         tf.config.set_logical_device_configuration(
@@ -194,6 +190,9 @@ def _cpu_strategy(replicas: int) -> tf.distribute.Strategy:
 def _strategy(replicas: int) -> tf.distribute.Strategy | None:
     """TensorFlow: a MirroredStrategy (GPUs, else ``replicas`` CPU devices). JAX: None, so that
     vatt-train shards the batch over every local device (``strategy.type`` mirrored)."""
+    import keras
+    import tensorflow as tf
+
     if keras.backend.backend() != "tensorflow":
         return None
     if tf.config.list_physical_devices("GPU"):
@@ -203,6 +202,11 @@ def _strategy(replicas: int) -> tf.distribute.Strategy | None:
 
 def _random_init_metrics(run_dir: pathlib.Path, probes: ProbeSettings) -> dict[str, float]:
     """The pretraining evaluation of the same model with its initial, untrained weights."""
+    import keras
+
+    import vatt.train
+    from vatt.eval import evaluate_pretraining, make_predict
+
     config = vatt.train.load_run_config(run_dir)
     keras.utils.set_random_seed(config.train.seed)
     model = vatt.train.build_model(config)
@@ -267,6 +271,13 @@ def run_demo(
     """Run the five stages into ``out_dir``; returns the summary written to ``report.json``."""
     if size not in SIZES:
         raise ValueError(f"unknown demo size {size!r}; choose one of {', '.join(SIZES)}")
+    from vatt.core.quiet import import_tensorflow_quietly
+
+    import_tensorflow_quietly()
+    import vatt.train
+    from vatt.data.synthetic import SyntheticConfig, write_synthetic_dataset
+    from vatt.eval import KerasProbeConfig, ProbeSettings, evaluate_checkpoint
+
     chosen = SIZES[size]
     out = pathlib.Path(out_dir)
     data_dir = out / "data"
@@ -341,6 +352,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error(f"--replicas must be at least 1, got {args.replicas}")
     logging.basicConfig(level=logging.INFO, format="      %(message)s")
     out = pathlib.Path(args.out)
+    if out.exists() and not out.is_dir():
+        print(f"{out} is a file: pass a folder to --out", file=sys.stderr)
+        return 2
     if out.exists() and any(out.iterdir()):
         if not args.overwrite:
             print(

@@ -70,3 +70,23 @@ def test_main_refuses_no_replicas(demo, in_tmp_dir, capsys):
     assert exit.value.code == 2
     assert "--replicas must be at least 1, got 0" in capsys.readouterr().err
     assert not pathlib.Path("runs").exists()
+
+
+def test_main_refuses_a_file_as_output_folder(demo, in_tmp_dir, capsys):
+    pathlib.Path("report.md").write_text("x")
+    assert demo.main(["--out", "report.md", "--size", "tiny"]) == 2
+    assert capsys.readouterr().err == "report.md is a file: pass a folder to --out\n"
+    assert pathlib.Path("report.md").read_text() == "x"
+
+
+def test_a_bad_argument_answers_before_tensorflow_starts(demo, in_tmp_dir):
+    done = subprocess.run(
+        [sys.executable, demo.__file__, "--size", "huge"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 2
+    # argparse's usage and its one error line, and none of TensorFlow's start-up lines.
+    assert done.stderr.splitlines()[-1].startswith("./dev demo: error: argument --size:")
+    assert "absl" not in done.stderr and "tensorflow" not in done.stderr.lower()
