@@ -62,16 +62,35 @@ TINY = {
 VOCAB = 1000
 
 
+def positive(kind: type) -> Any:
+    """An argparse type: a number of ``kind`` above zero."""
+
+    def parse(text: str) -> Any:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+        if not value > 0:
+            raise argparse.ArgumentTypeError(f"must be above 0, got {text}")
+        return value
+
+    return parse
+
+
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--arch", default="tx_fac_bbs", choices=ARCHS)
-    parser.add_argument("--batch_size", type=int, default=64)
-    parser.add_argument("--steps", type=int, default=10, help="timed training steps")
-    parser.add_argument("--warmup", type=int, default=2, help="untimed steps (compilation)")
+    parser.add_argument("--batch_size", type=positive(int), default=64)
+    parser.add_argument("--steps", type=positive(int), default=10, help="timed training steps")
+    parser.add_argument(
+        "--warmup", type=positive(int), default=2, help="untimed steps (compilation), at least 1"
+    )
     parser.add_argument(
         "--precision", default="mixed_bfloat16", choices=["float32", "mixed_bfloat16"]
     )
-    parser.add_argument("--peak_tflops", type=float, help="accelerator peak dense TFLOP/s")
+    parser.add_argument(
+        "--peak_tflops", type=positive(float), help="accelerator peak dense TFLOP/s"
+    )
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
     parser.add_argument("--tiny", action="store_true", help="tiny arch and shapes (CPU smoke test)")
     parser.add_argument("--torch_compile", action="store_true", help="PyTorch: torch.compile")
@@ -106,11 +125,15 @@ def fail(message: str) -> None:
 def config_overrides(args: argparse.Namespace) -> dict[str, Any]:
     """The arch overrides: tiny ones with ``--tiny``, then every ``--set`` (vatt.core's grammar)."""
     overrides = vm.tiny_overrides(args.arch) if args.tiny else {}
-    for item in args.set:
-        try:
+    try:
+        for item in args.set:
             overrides = merge_mappings(overrides, parse_overrides(item, flag="--set"))
-        except ConfigError as error:
-            fail(str(error))
+    except ConfigError as error:
+        fail(str(error))
+    try:
+        vm.get_config(args.arch, **overrides)  # an unknown key or a bad value: one line, now
+    except ConfigError as error:
+        fail(f"--set: {error}")
     return overrides
 
 
@@ -122,7 +145,7 @@ def uniform(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
     return values
 
 
-def synthetic_batch(args: argparse.Namespace) -> dict[str, Any]:
+def synthetic_batch(args: argparse.Namespace, overrides: dict[str, Any]) -> dict[str, Any]:
     """A random batch of the arch's inputs on the default device (contract 1 dtypes)."""
     family = "pretraining" if args.arch in PRETRAINING else "classifier"
     shapes = {**FULL, **(TINY[family] if args.tiny else {})}
@@ -140,7 +163,7 @@ def synthetic_batch(args: argparse.Namespace) -> dict[str, Any]:
         arrays["text_mask"] = np.ones((size,), "float32")
         arrays["audio_mask"] = np.ones((size,), "float32")
     else:
-        classes = vm.get_config(args.arch, **config_overrides(args)).num_classes
+        classes = vm.get_config(args.arch, **overrides).num_classes
         arrays["labels"] = np.eye(classes, dtype="float32")[rng.integers(0, classes, size)]
     return {key: keras.ops.convert_to_tensor(value) for key, value in arrays.items()}
 
@@ -275,12 +298,19 @@ def main() -> None:
         fail(f"--profile {args.profile} is a file; give a directory for the trace")
     if args.keras_dropout and backend != "jax":
         fail(f"--keras_dropout compares masks on KERAS_BACKEND=jax; {backend} always uses Keras'")
+    if args.trainer and backend != "jax":
+        fail(f"--trainer times vatt-train's JAX step; run it with KERAS_BACKEND=jax, not {backend}")
+    if args.json and os.path.isdir(args.json):
+        fail(f"--json {args.json} is a folder; give a file name for the results")
+    if args.json and not os.path.isdir(os.path.dirname(args.json) or "."):
+        fail(f"--json: the folder of {args.json} does not exist; create it first")
+    overrides = config_overrides(args)
     if args.keras_dropout:
         use_keras_dropout()
     keras.config.set_dtype_policy(args.precision)
     keras.utils.set_random_seed(0)  # the same weights and dropout masks in every run
-    model = vm.build(args.arch, **config_overrides(args))
-    batch = synthetic_batch(args)
+    model = vm.build(args.arch, **overrides)
+    batch = synthetic_batch(args, overrides)
     inputs = {k: v for k, v in batch.items() if k != "labels"}
     if not model.built:  # every registered arch builds its weights in its constructor
         model({k: v[:1] for k, v in inputs.items()}, training=False)
@@ -288,8 +318,6 @@ def main() -> None:
     optimizer = keras.optimizers.Adam(1e-4)
     optimizer.build(model.trainable_variables)
 
-    if args.trainer and backend != "jax":
-        fail(f"--trainer times vatt-train's JAX step; run it with KERAS_BACKEND=jax, not {backend}")
     if args.trainer:
         run, wait, batch = jax_trainer_step(model, optimizer, batch)
     elif backend == "jax":
