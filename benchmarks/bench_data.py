@@ -19,12 +19,13 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import os
 import pathlib
 import tempfile
 import time
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+from vatt.core.quiet import import_tensorflow_quietly
+
+import_tensorflow_quietly()
 
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
@@ -112,6 +113,8 @@ def main() -> None:
     parser.add_argument("--batches", type=int, default=24, help="measured batches of 8 clips")
     parser.add_argument("--warmup", type=int, default=4, help="batches before measuring")
     args = parser.parse_args()
+    if min(args.clips, args.batches) < 1 or args.warmup < 0:
+        parser.error("--clips and --batches must be at least 1, --warmup at least 0")
 
     with tempfile.TemporaryDirectory() as tmp:
         root = pathlib.Path(tmp)
