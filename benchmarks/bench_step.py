@@ -62,35 +62,18 @@ TINY = {
 VOCAB = 1000
 
 
-def positive(kind: type) -> Any:
-    """An argparse type: a number of ``kind`` above zero."""
-
-    def parse(text: str) -> Any:
-        try:
-            value = kind(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-        if not value > 0:
-            raise argparse.ArgumentTypeError(f"must be above 0, got {text}")
-        return value
-
-    return parse
-
-
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--arch", default="tx_fac_bbs", choices=ARCHS)
-    parser.add_argument("--batch_size", type=positive(int), default=64)
-    parser.add_argument("--steps", type=positive(int), default=10, help="timed training steps")
+    parser.add_argument("--batch_size", type=int, default=64)
+    parser.add_argument("--steps", type=int, default=10, help="timed training steps")
     parser.add_argument(
-        "--warmup", type=positive(int), default=2, help="untimed steps (compilation), at least 1"
+        "--warmup", type=int, default=2, help="untimed steps (compilation), at least 1"
     )
     parser.add_argument(
         "--precision", default="mixed_bfloat16", choices=["float32", "mixed_bfloat16"]
     )
-    parser.add_argument(
-        "--peak_tflops", type=positive(float), help="accelerator peak dense TFLOP/s"
-    )
+    parser.add_argument("--peak_tflops", type=float, help="accelerator peak dense TFLOP/s")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
     parser.add_argument("--tiny", action="store_true", help="tiny arch and shapes (CPU smoke test)")
     parser.add_argument("--torch_compile", action="store_true", help="PyTorch: torch.compile")
@@ -113,7 +96,13 @@ def parse_args() -> argparse.Namespace:
         "(summarise with benchmarks/profile_summary.py)",
     )
     parser.add_argument("--json", help="also write the results to this file")
-    return parser.parse_args()
+    args = parser.parse_args()
+    for name in ("batch_size", "steps", "warmup"):
+        if getattr(args, name) < 1:
+            parser.error(f"--{name} must be at least 1, got {getattr(args, name)}")
+    if args.peak_tflops is not None and not args.peak_tflops > 0:
+        parser.error(f"--peak_tflops must be above 0, got {args.peak_tflops}")
+    return args
 
 
 def fail(message: str) -> None:

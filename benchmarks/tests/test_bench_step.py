@@ -25,10 +25,11 @@ def _run(*args: str, timeout: int = 120) -> subprocess.CompletedProcess:
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--batch_size", "0"], "argument --batch_size: must be above 0, got 0"),
-        (["--steps", "-1"], "argument --steps: must be above 0, got -1"),
-        (["--warmup", "0"], "argument --warmup: must be above 0, got 0"),
-        (["--peak_tflops", "x"], "argument --peak_tflops: 'x' is not a number"),
+        (["--batch_size", "0"], "--batch_size must be at least 1, got 0"),
+        (["--steps", "-1"], "--steps must be at least 1, got -1"),
+        (["--warmup", "0"], "--warmup must be at least 1, got 0"),
+        (["--peak_tflops", "0"], "--peak_tflops must be above 0, got 0.0"),
+        (["--peak_tflops", "x"], "argument --peak_tflops: invalid float value: 'x'"),
         (["--arch", "nope"], "argument --arch: invalid choice: 'nope'"),
         (["--set", "nokey"], "--set item 'nokey' is not a 'dotted.key=value' pair"),
         (["--set", "backbone.nope=1"], "--set: VideoClassifierConfig.backbone has no key 'nope'"),

@@ -15,17 +15,19 @@ import yaml
 RETRIEVAL_MULTIPLE_OF_CHANCE = 2.0
 
 
+def _run(demo, *args: str, timeout: int) -> subprocess.CompletedProcess:
+    """``python examples/demo.py ARGS`` in its own process, output captured."""
+    return subprocess.run(
+        [sys.executable, demo.__file__, *args], capture_output=True, text=True, timeout=timeout
+    )
+
+
 @pytest.mark.slow
 def test_tiny_demo_learns_and_writes_its_report(demo, in_tmp_dir):
     # The command users run, with its default relative output folder (runs/demo), in its own
     # process: TensorFlow's collective ops cannot be shared with the MirroredStrategies that
     # other tests of this session created.
-    done = subprocess.run(
-        [sys.executable, demo.__file__, "--size", "tiny"],
-        capture_output=True,
-        text=True,
-        timeout=1200,
-    )
+    done = _run(demo, "--size", "tiny", timeout=1200)
     out = in_tmp_dir / "runs" / "demo"
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     assert "[5/5] report" in done.stdout
@@ -80,12 +82,7 @@ def test_main_refuses_a_file_as_output_folder(demo, in_tmp_dir, capsys):
 
 
 def test_a_bad_argument_answers_before_tensorflow_starts(demo, in_tmp_dir):
-    done = subprocess.run(
-        [sys.executable, demo.__file__, "--size", "huge"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    done = _run(demo, "--size", "huge", timeout=60)
     assert done.returncode == 2
     # argparse's usage and its one error line, and none of TensorFlow's start-up lines.
     assert done.stderr.splitlines()[-1].startswith("./dev demo: error: argument --size:")
