@@ -145,7 +145,11 @@ def demo(session: nox.Session) -> None:
     """The main job (examples/demo.py): the end-to-end VATT workflow on the built-in synthetic
     dataset."""
     _install_all(session)
-    session.run("python", str(ROOT / "examples" / "demo.py"), *session.posargs, env=ENV)
+    session.chdir(session.invoked_from)  # `nox -f PATH -s demo -- --out DIR`: DIR is the caller's
+    # The demo starts TensorFlow quietly itself; ENV's TF_CPP_MIN_LOG_LEVEL would read as the
+    # user's choice and show TensorFlow's start-up lines.
+    env = {key: value for key, value in ENV.items() if key != "TF_CPP_MIN_LOG_LEVEL"}
+    session.run("python", str(ROOT / "examples" / "demo.py"), *session.posargs, env=env)
 
 
 @nox.session(python=PYTHON)
