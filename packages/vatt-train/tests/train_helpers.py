@@ -5,6 +5,8 @@ import subprocess
 
 import tensorflow as tf
 
+import vatt.train
+
 
 def run_together(commands: list[tuple[list[str], dict]], timeout: float) -> None:
     """Start every ``(argv, env)`` at once (the processes of one distributed run), wait for all
@@ -32,3 +34,13 @@ def tensorboard_scalars(run_dir: pathlib.Path) -> dict[str, dict[int, float]]:
             for value in event.summary.value:
                 scalars.setdefault(value.tag, {})[event.step] = float(tf.make_ndarray(value.tensor))
     return scalars
+
+
+def newest_checkpoint_step(run_dir: pathlib.Path) -> int:
+    """The step of the newest complete checkpoint in ``run_dir``; 0 while it holds none.
+
+    Tests that wait for a running trainer poll this rather than one checkpoint's files: rotation
+    in a fast run can delete a given ``ckpt-N`` between two looks.
+    """
+    held = vatt.train.list_checkpoints(run_dir) if run_dir.is_dir() else []
+    return held[-1][0] if held else 0

@@ -110,7 +110,8 @@ def _settings(args: argparse.Namespace) -> EvalSettings:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``vatt-eval``; returns the exit status."""
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s vatt-eval: %(message)s")
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s vatt-eval: %(message)s")
+    logging.getLogger("vatt").setLevel(logging.INFO)  # its progress; the libraries' warnings
     import_tensorflow_quietly()
     from vatt.eval.evaluator import RunEvaluator
 

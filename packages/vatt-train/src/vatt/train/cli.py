@@ -174,10 +174,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return report_error(
             "vatt-train", "--mode=eval is the job of the vatt-eval command (pip install vatt-eval)"
         )
+    # Progress lines are vatt's; the libraries speak up from warnings on (TensorFlow's checkpoint
+    # writer logs an INFO line per save, JAX one per backend probe).
     logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(name)s %(message)s", stream=sys.stderr
+        level=logging.WARNING, format="%(asctime)s %(name)s %(message)s", stream=sys.stderr
     )
-    logging.getLogger("jax").setLevel(logging.WARNING)  # not its INFO lines (backend probing)
+    logging.getLogger("vatt").setLevel(logging.INFO)
     _export_distributed_flags(args)
     import_tensorflow_quietly()
     from vatt.train.steps import NonFiniteLossError

@@ -1,3 +1,3 @@
 """Version of the vatt-train distribution (the single place it is defined)."""
 
-__version__ = "0.4.1"
+__version__ = "0.4.2"
