@@ -350,7 +350,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.replicas < 1:
         parser.error(f"--replicas must be at least 1, got {args.replicas}")
-    logging.basicConfig(level=logging.INFO, format="      %(message)s")
+    logging.basicConfig(level=logging.WARNING, format="      %(message)s")
+    logging.getLogger("vatt").setLevel(logging.INFO)  # its progress; the libraries' warnings
     out = pathlib.Path(args.out)
     if out.exists() and not out.is_dir():
         print(f"{out} is a file: pass a folder to --out", file=sys.stderr)

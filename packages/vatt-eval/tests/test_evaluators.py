@@ -1,5 +1,8 @@
 """Evaluators over hand-made batches and stand-in models whose outputs are known exactly."""
 
+import io
+import sys
+
 import numpy as np
 import pytest
 import scipy.special
@@ -67,6 +70,27 @@ def test_retrieval_finds_each_clip_and_averages_its_captions():
     assert results["retrieval_num_clips"] == NUM_CLIPS
     assert results["retrieval_chance_R1"] == pytest.approx(1 / 6)
     assert results["retrieval_chance_MedianRank"] == 3.5
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+@pytest.mark.parametrize("terminal", [True, False])
+def test_the_progress_bar_shows_on_a_terminal_only(terminal, monkeypatch):
+    stderr = _Terminal() if terminal else io.StringIO()
+    monkeypatch.setattr(sys, "stderr", stderr)
+    rng = np.random.default_rng(2)
+    arrays = {
+        "video": rng.normal(size=(NUM_CLIPS, DIM)).astype(np.float32),
+        "audio": rng.normal(size=(NUM_CLIPS, DIM)).astype(np.float32),
+        "text": rng.normal(size=(NUM_CLIPS, 1, DIM)).astype(np.float32),
+    }
+    batches = _batches(arrays, 4)
+    retrieval_results(_identity_pretraining_model, batches, description="bar", progress=True)
+    # In a log file, tqdm's redrawn lines would interleave with the log's own.
+    assert ("bar: " in stderr.getvalue()) == terminal
 
 
 def test_retrieval_of_shuffled_pairs_matches_brute_force():

@@ -359,7 +359,7 @@ def convert(
       label_names: class names, index = id; must equal ``out_dir/labels.txt`` if that exists.
       workers: worker processes; default one per CPU, at most one per 16 clips; 1 converts in
         this process.
-      progress: show a tqdm progress bar.
+      progress: show a tqdm progress bar when stderr is a terminal.
     """
     sources = read_csv(csv_path, video_root)
     out = pathlib.Path(out_dir)
@@ -380,7 +380,7 @@ def convert(
     skipped, without_audio = [], []
     with (
         records.ShardedRecordWriter(out, split, num_shards) as writer,
-        tqdm(total=len(tasks), unit="clip", disable=not progress) as bar,
+        tqdm(total=len(tasks), unit="clip", disable=None if progress else True) as bar,
     ):
         for source, (record, reason, has_audio) in zip(
             sources, ordered_map(_convert_one, tasks, workers), strict=True

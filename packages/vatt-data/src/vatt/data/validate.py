@@ -332,10 +332,11 @@ def validate_records(
       decode_frames: decode every JPEG rather than reading headers only.
       max_records_per_file: check only the first N records of each file; None checks all.
       compression_type: ``"GZIP"`` or ``"ZLIB"`` for compressed files.
-      progress: show a tqdm progress bar (records checked, current file).
+      progress: show a tqdm progress bar (records checked, current file) when stderr is a
+        terminal.
     """
     checked, short = 0, []
-    with tqdm(unit="record", disable=not progress) as bar:
+    with tqdm(unit="record", disable=None if progress else True) as bar:  # None: not on a tty
         for path in files:
             bar.set_postfix_str(os.path.basename(path), refresh=False)
             read = 0

@@ -39,7 +39,11 @@ def _add_common(parser: argparse.ArgumentParser) -> None:
         type=int,
         help="epochs of the Keras linear probe (default: 1000, the original protocol)",
     )
-    parser.add_argument("--no_progress", action="store_true", help="hide progress bars")
+    parser.add_argument(
+        "--no_progress",
+        action="store_true",
+        help="hide the progress bars (shown only when stderr is a terminal)",
+    )
     add_verbose_flag(parser)
 
 

@@ -42,7 +42,7 @@ class EvalSettings:
         ``data.eval.name``). Fine-tuning runs evaluate their ``data.eval`` dataset.
       batch_size: clips per evaluation batch (each clip brings its views).
       probes: linear-probe settings of pretraining evaluation.
-      progress: show progress bars.
+      progress: show progress bars (on a terminal only).
     """
 
     datasets: tuple[str, ...] = ()

@@ -68,14 +68,16 @@ def collect(
       dataset: a finite ``tf.data.Dataset`` (or any iterable) of contract-1 batches.
       select: ``(outputs, batch) -> {name: tensor}``, the arrays to keep from each batch.
       description: label of the progress bar.
-      progress: show a progress bar (clips evaluated so far).
+      progress: show a progress bar (clips evaluated so far) when stderr is a terminal; in a
+        log file its redrawn lines would only interleave with the log's.
 
     Returns:
       ``({name: concatenated array}, num_views)``; ``num_views`` is 1 for single-view batches.
     """
     pieces: dict[str, list[np.ndarray]] = {}
     num_views = None
-    with tqdm.tqdm(desc=description, unit="clip", disable=not progress, leave=False) as bar:
+    disable = None if progress else True  # None: tqdm's "not on a terminal"
+    with tqdm.tqdm(desc=description, unit="clip", disable=disable, leave=False) as bar:
         for batch in dataset:
             views = int(batch["num_views"]) if "num_views" in batch else 1
             if num_views not in (None, views):
