@@ -23,7 +23,6 @@ import argparse
 import contextlib
 import dataclasses
 import json
-import logging
 import os
 import pathlib
 import shutil
@@ -32,8 +31,11 @@ import time
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
-# Keras, TensorFlow and the vatt packages are imported where they are used, after the command
-# line is parsed: `--help` and a bad argument answer at once, and TensorFlow starts quietly.
+from vatt.core.quiet import configure_cli_logging, import_tensorflow_quietly
+
+# Keras, TensorFlow and the vatt packages other than vatt.core (pure Python) are imported where
+# they are used, after the command line is parsed: `--help` and a bad argument answer at once,
+# and TensorFlow starts quietly.
 if TYPE_CHECKING:
     import tensorflow as tf
 
@@ -271,8 +273,6 @@ def run_demo(
     """Run the five stages into ``out_dir``; returns the summary written to ``report.json``."""
     if size not in SIZES:
         raise ValueError(f"unknown demo size {size!r}; choose one of {', '.join(SIZES)}")
-    from vatt.core.quiet import import_tensorflow_quietly
-
     import_tensorflow_quietly()
     import vatt.train
     from vatt.data.synthetic import SyntheticConfig, write_synthetic_dataset
@@ -350,8 +350,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.replicas < 1:
         parser.error(f"--replicas must be at least 1, got {args.replicas}")
-    logging.basicConfig(level=logging.WARNING, format="      %(message)s")
-    logging.getLogger("vatt").setLevel(logging.INFO)  # its progress; the libraries' warnings
+    configure_cli_logging("      %(message)s")
     out = pathlib.Path(args.out)
     if out.exists() and not out.is_dir():
         print(f"{out} is a file: pass a folder to --out", file=sys.stderr)

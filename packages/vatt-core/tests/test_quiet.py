@@ -1,4 +1,8 @@
-"""TensorFlow's start-up noise is recognised; errors and everything else are kept."""
+"""TensorFlow's start-up noise is recognised; errors and everything else are kept. The tools'
+log shows vatt's progress and the other libraries' warnings."""
+
+import subprocess
+import sys
 
 import pytest
 
@@ -36,3 +40,18 @@ def test_startup_noise_is_recognised(line):
 @pytest.mark.parametrize("line", KEPT)
 def test_errors_and_everything_else_are_kept(line):
     assert not is_startup_noise(line.encode())
+
+
+def test_the_tools_log_shows_vatt_from_info_and_the_libraries_from_warning():
+    script = """
+import logging
+from vatt.core.quiet import configure_cli_logging
+configure_cli_logging("%(name)s: %(message)s")
+logging.getLogger("vatt.train").info("step 2")
+logging.getLogger("absl").info("Sharding callback duration: 55 microseconds")
+logging.getLogger("tensorflow").info("Collective all_reduce tensors: 1 all_reduces")
+logging.getLogger("jax").warning("a warning")
+"""
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stderr == "vatt.train: step 2\njax: a warning\n"

@@ -8,11 +8,15 @@ lines (oneDNN, ``Could not find cuda drivers``), and, on a machine without an NV
 libraries load (before absl logging is initialised), so :func:`import_tensorflow_quietly` also
 filters what TensorFlow writes to stderr while it is imported and probes its devices.
 
-Every vatt command-line tool imports TensorFlow through this module.
+Every vatt command-line tool imports TensorFlow through this module, and sets up its log with
+:func:`configure_cli_logging`: TensorFlow and JAX also log routine INFO lines through Python's
+``logging`` (one per checkpoint save, per collective op traced, per backend probed), which would
+bury the tool's own progress.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import sys
@@ -75,3 +79,14 @@ def import_tensorflow_quietly() -> None:
             kept = b"".join(line for line in lines if not is_startup_noise(line.rstrip()))
             while kept:
                 kept = kept[os.write(2, kept) :]
+
+
+def configure_cli_logging(fmt: str) -> None:
+    """Log to stderr in the ``logging`` format ``fmt``: vatt's records from INFO on (a tool's
+    progress lines), every other library's from WARNING on.
+
+    Call it once where a command-line tool starts; like :func:`logging.basicConfig`, it adds no
+    handler when the root logger already has one.
+    """
+    logging.basicConfig(level=logging.WARNING, format=fmt, stream=sys.stderr)
+    logging.getLogger("vatt").setLevel(logging.INFO)

@@ -8,12 +8,11 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import logging
 import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from vatt.core.quiet import import_tensorflow_quietly
+from vatt.core.quiet import configure_cli_logging, import_tensorflow_quietly
 from vatt.train.commandline import add_verbose_flag, command_parser, report_error
 
 if TYPE_CHECKING:
@@ -114,8 +113,7 @@ def _settings(args: argparse.Namespace) -> EvalSettings:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``vatt-eval``; returns the exit status."""
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.WARNING, format="%(asctime)s vatt-eval: %(message)s")
-    logging.getLogger("vatt").setLevel(logging.INFO)  # its progress; the libraries' warnings
+    configure_cli_logging("%(asctime)s vatt-eval: %(message)s")
     import_tensorflow_quietly()
     from vatt.eval.evaluator import RunEvaluator
 

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from vatt.core.config import ConfigError, apply_overrides, merge_mappings, parse_overrides
-from vatt.core.quiet import import_tensorflow_quietly
+from vatt.core.quiet import configure_cli_logging, import_tensorflow_quietly
 from vatt.train.choices import (
     MODES,
     MULTI_PROCESS_FLAGS,
@@ -174,12 +174,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return report_error(
             "vatt-train", "--mode=eval is the job of the vatt-eval command (pip install vatt-eval)"
         )
-    # Progress lines are vatt's; the libraries speak up from warnings on (TensorFlow's checkpoint
-    # writer logs an INFO line per save, JAX one per backend probe).
-    logging.basicConfig(
-        level=logging.WARNING, format="%(asctime)s %(name)s %(message)s", stream=sys.stderr
-    )
-    logging.getLogger("vatt").setLevel(logging.INFO)
+    configure_cli_logging("%(asctime)s %(name)s %(message)s")
     _export_distributed_flags(args)
     import_tensorflow_quietly()
     from vatt.train.steps import NonFiniteLossError
